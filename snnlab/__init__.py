@@ -1,0 +1,1 @@
+"""snnlab: config-driven training of spiking neural networks."""
