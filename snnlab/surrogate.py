@@ -40,8 +40,7 @@ class Surrogate:
         unknown = set(params) - set(self.defaults)
         if unknown:
             raise TypeError(
-                f"surrogate {self.name!r} got unknown parameter(s) {sorted(unknown)}; "
-                f"valid: {sorted(self.defaults)}"
+                f"surrogate {self.name!r} got unknown parameter(s) {sorted(unknown)}; valid: {sorted(self.defaults)}"
             )
         self.params = {k: float(params.get(k, v)) for k, v in self.defaults.items()}
         for k, v in self.params.items():
