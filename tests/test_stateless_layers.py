@@ -1,0 +1,89 @@
+"""Stateless step-mode layers fold time into the batch; network helpers set modes and backends."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+from torch import nn
+
+from snnlab import functional, layers
+from snnlab.neurons import LIF
+
+CASES = [
+    (lambda m: layers.Conv1d(2, 3, 3, step_mode=m), (2, 9)),
+    (lambda m: layers.Conv2d(2, 3, 3, padding=1, step_mode=m), (2, 6, 6)),
+    (lambda m: layers.Conv3d(2, 3, 2, step_mode=m), (2, 4, 4, 4)),
+    (lambda m: layers.Linear(5, 4, step_mode=m), (5,)),
+    (lambda m: layers.MaxPool2d(2, step_mode=m), (2, 6, 6)),
+    (lambda m: layers.AvgPool2d(2, step_mode=m), (2, 6, 6)),
+    (lambda m: layers.AdaptiveAvgPool2d((1, 1), step_mode=m), (2, 5, 7)),
+    (lambda m: layers.Flatten(step_mode=m), (2, 3, 3)),
+    (lambda m: layers.Upsample(scale_factor=2, step_mode=m), (2, 3, 3)),
+    (lambda m: layers.TimeFold(nn.Conv2d(2, 2, 1), nn.ReLU(), step_mode=m), (2, 3, 3)),
+]
+
+
+@pytest.mark.parametrize(("build", "sample"), CASES)
+def test_multi_step_equals_per_step_loop(build, sample):
+    torch.manual_seed(0)
+    layer = build("m")
+    x = torch.randn(4, 3, *sample)
+    y = layer(x)
+    layer.step_mode = "s"
+    torch.testing.assert_close(y, torch.stack([layer(xt) for xt in x]))
+
+
+def test_wrappers_are_torch_layers_with_same_state_dict():
+    conv = layers.Conv2d(1, 2, 3, step_mode="m")
+    assert isinstance(conv, nn.Conv2d)
+    plain = nn.Conv2d(1, 2, 3)
+    plain.load_state_dict(conv.state_dict())
+    x = torch.randn(3, 1, 5, 5)
+    torch.testing.assert_close(conv(x[None]).squeeze(0), plain(x))
+    assert pickle.loads(pickle.dumps(conv)).step_mode == "m"
+
+
+def test_set_step_mode_switches_every_module_and_outputs_agree():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        layers.Conv2d(1, 4, 3, padding=1), LIF(), layers.Flatten(), layers.Linear(64, 3), LIF(v_threshold=0.05)
+    )
+    x = torch.rand(5, 2, 1, 4, 4) * 8
+    functional.set_step_mode(net, "m")
+    y_m = net(x)
+    functional.reset_net(net)
+    functional.set_step_mode(net, "s")
+    y_s = torch.stack([net(xt) for xt in x])
+    torch.testing.assert_close(y_m, y_s)
+    assert y_m.sum() > 0
+
+
+def test_set_step_mode_rejects_plain_torch_layers_in_multi_step():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), LIF())
+    with pytest.raises(TypeError, match=r"plain torch.nn.Conv2d.*snnlab.layers.Conv2d"):
+        functional.set_step_mode(net, "m")
+    functional.set_step_mode(net, "s")  # fine in single-step mode
+    functional.set_step_mode(nn.Sequential(layers.TimeFold(nn.Conv2d(1, 2, 3))), "m")
+
+
+def test_reset_net_resets_every_neuron_and_copies_carry_initial_state():
+    net = nn.Sequential(LIF(step_mode="m"), nn.Sequential(LIF(step_mode="m", v_reset=None)))
+    net(torch.rand(2, 3) * 3)
+    clone = copy.deepcopy(net)
+    assert clone[0].v == 0.0
+    functional.reset_net(net)
+    assert net[0].v == 0.0 and net[1][0].v == 0.0
+
+
+def test_set_backend_validates_names():
+    net = nn.Sequential(LIF(), LIF())
+    functional.set_backend(net, "auto")
+    assert {m.backend for m in net} == {"auto"}
+    with pytest.raises(ValueError, match=r"unknown backend 'jax'; valid: \('auto', 'torch', 'cupy'\)"):
+        functional.set_backend(net, "jax")
+
+
+def test_unknown_or_unsupported_step_mode():
+    with pytest.raises(ValueError, match=r"Linear: unknown step_mode 'multi'"):
+        layers.Linear(2, 2, step_mode="multi")
