@@ -37,18 +37,17 @@ def set_step_mode(net: nn.Module, step_mode: str) -> None:
     for name, m in net.named_modules():
         if isinstance(m, StepModule):
             m.step_mode = step_mode
-        elif step_mode == "m" and isinstance(m, _BREAK_IN_MULTI_STEP) and not _inside_time_fold(net, name):
+        elif step_mode == "m" and isinstance(m, _BREAK_IN_MULTI_STEP) and not _inside_wrapper(net, name):
             raise TypeError(
                 f"{name or 'net'} is a plain torch.nn.{type(m).__name__}, which cannot take [T, B, ...] input in "
                 f"step mode 'm'; use snnlab.layers.{type(m).__name__} or wrap it in snnlab.layers.TimeFold"
             )
 
 
-def _inside_time_fold(net: nn.Module, name: str) -> bool:
-    from snnlab.layers.stateless import TimeFold
-
+def _inside_wrapper(net: nn.Module, name: str) -> bool:
+    """Whether ``name`` sits inside a step module that shapes its torch children's inputs (``TimeFold``, norms)."""
     parts = name.split(".")
-    return any(isinstance(net.get_submodule(".".join(parts[:i])), TimeFold) for i in range(1, len(parts)))
+    return any(getattr(net.get_submodule(".".join(parts[:i])), "wraps_torch_layers", False) for i in range(len(parts)))
 
 
 def set_backend(net: nn.Module, backend: str) -> None:

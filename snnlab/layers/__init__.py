@@ -1,6 +1,19 @@
 """Step-mode layers: stateless wrappers, normalisation, dropout and online-learning modules."""
 
 from snnlab.layers.base import STEP_MODES, FoldTime, MemoryModule, StepModule, check_rank, check_step_mode
+from snnlab.layers.batch_norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, NormWrapper
+from snnlab.layers.bntt import BatchNormThroughTime1d, BatchNormThroughTime2d, BatchNormThroughTime3d
+from snnlab.layers.dropconnect import DropConnectLinear
+from snnlab.layers.dropout import Dropout, Dropout2d
+from snnlab.layers.fusion import fuse_conv_bn
+from snnlab.layers.neunorm import NeuNorm
+from snnlab.layers.online_learning import (
+    GradwithTrace,
+    OTTTSequential,
+    ReplaceforGrad,
+    SpikeTraceOp,
+    grad_with_trace,
+)
 from snnlab.layers.stateless import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -22,8 +35,27 @@ from snnlab.layers.stateless import (
     TimeFold,
     Upsample,
 )
+from snnlab.layers.tdbn import (
+    ThresholdDependentBatchNorm1d,
+    ThresholdDependentBatchNorm2d,
+    ThresholdDependentBatchNorm3d,
+)
+from snnlab.layers.tebn import (
+    TemporalEffectiveBatchNorm1d,
+    TemporalEffectiveBatchNorm2d,
+    TemporalEffectiveBatchNorm3d,
+)
+
+# Short config names -> {spatial dims: class} for the BN family (NeuNorm needs height/width, so it is separate).
+NORMS: dict[str, dict[int, type[NormWrapper]]] = {
+    "bn": {1: BatchNorm1d, 2: BatchNorm2d, 3: BatchNorm3d},
+    "tdbn": {1: ThresholdDependentBatchNorm1d, 2: ThresholdDependentBatchNorm2d, 3: ThresholdDependentBatchNorm3d},
+    "tebn": {1: TemporalEffectiveBatchNorm1d, 2: TemporalEffectiveBatchNorm2d, 3: TemporalEffectiveBatchNorm3d},
+    "bntt": {1: BatchNormThroughTime1d, 2: BatchNormThroughTime2d, 3: BatchNormThroughTime3d},
+}
 
 __all__ = [
+    "NORMS",
     "STEP_MODES",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
@@ -32,21 +64,44 @@ __all__ = [
     "AvgPool1d",
     "AvgPool2d",
     "AvgPool3d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "BatchNormThroughTime1d",
+    "BatchNormThroughTime2d",
+    "BatchNormThroughTime3d",
     "Conv1d",
     "Conv2d",
     "Conv3d",
     "ConvTranspose2d",
+    "DropConnectLinear",
+    "Dropout",
+    "Dropout2d",
     "Flatten",
     "FoldTime",
+    "GradwithTrace",
     "Identity",
     "Linear",
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
     "MemoryModule",
+    "NeuNorm",
+    "NormWrapper",
+    "OTTTSequential",
+    "ReplaceforGrad",
+    "SpikeTraceOp",
     "StepModule",
+    "TemporalEffectiveBatchNorm1d",
+    "TemporalEffectiveBatchNorm2d",
+    "TemporalEffectiveBatchNorm3d",
+    "ThresholdDependentBatchNorm1d",
+    "ThresholdDependentBatchNorm2d",
+    "ThresholdDependentBatchNorm3d",
     "TimeFold",
     "Upsample",
     "check_rank",
     "check_step_mode",
+    "fuse_conv_bn",
+    "grad_with_trace",
 ]

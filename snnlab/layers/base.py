@@ -33,10 +33,13 @@ class StepModule(nn.Module):
     """A module with a ``step_mode`` property; ``forward`` dispatches on it.
 
     Subclasses implement ``single_step_forward`` and/or ``multi_step_forward`` and list what they can run in
-    ``step_modes``.
+    ``step_modes``.  A subclass that feeds its plain ``torch.nn`` children correctly shaped inputs in every
+    step mode (e.g. a wrapper around ``nn.BatchNorm2d``) sets ``wraps_torch_layers = True``, so
+    :func:`snnlab.functional.set_step_mode` accepts those children.
     """
 
     step_modes: ClassVar[tuple[str, ...]] = STEP_MODES
+    wraps_torch_layers: ClassVar[bool] = False
 
     @property
     def step_mode(self) -> str:

@@ -57,6 +57,8 @@ Identity = _with_step_mode(nn.Identity)
 class TimeFold(FoldTime):
     """Wrap any stateless module (or ``nn.Sequential``) so it runs in either step mode."""
 
+    wraps_torch_layers = True
+
     def __init__(self, *modules: nn.Module, step_mode: str = "m") -> None:
         super().__init__()
         self.module = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
