@@ -1,0 +1,124 @@
+"""torchvision data modules on tiny fake sets in the real on-disk formats (IDX files, CIFAR pickles)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from fake_datasets import forbid_network, skip_cifar_md5, write_cifar, write_mnist
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torchvision import transforms as T
+
+from snnlab.data.vision import (
+    CIFAR10DataModule,
+    CIFAR100DataModule,
+    Cutout,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+)
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_network(monkeypatch)
+    skip_cifar_md5(monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("module", "folder", "mean", "std"),
+    [(MNISTDataModule, "MNIST", 0.1307, 0.3081), (FashionMNISTDataModule, "FashionMNIST", 0.2860, 0.3530)],
+)
+def test_mnist_like(tmp_path: Path, module, folder: str, mean: float, std: float) -> None:
+    write_mnist(tmp_path, folder, n_train=20, n_test=10)
+    dm = module(str(tmp_path), batch_size=4, val_fraction=0.1)
+    assert dm.input_shape == (1, 28, 28) and dm.num_classes == 10 and not dm.time_first
+    dm.setup("fit")
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (18, 2, 10)
+    x, y = dm.test_set[3]
+    raw = dm.test_set.data[3].float() / 255
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and y == 3
+    assert torch.allclose(x[0], (raw - mean) / std, atol=1e-5)
+    xb, yb = next(iter(dm.train_dataloader()))
+    assert xb.shape == (4, 1, 28, 28) and yb.shape == (4,)
+
+
+@pytest.mark.parametrize(("module", "classes"), [(CIFAR10DataModule, 10), (CIFAR100DataModule, 100)])
+def test_cifar(tmp_path: Path, module, classes: int) -> None:
+    write_cifar(tmp_path, classes=classes, n_per_file=8)
+    dm = module(str(tmp_path), batch_size=8, val_fraction=0.25, cutout=8, autoaugment=True)
+    assert dm.input_shape == (3, 32, 32) and dm.num_classes == classes
+    dm.setup()
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (30, 10, 8)
+    xb, yb = next(iter(dm.train_dataloader()))
+    assert xb.shape == (8, 3, 32, 32) and xb.dtype == torch.float32 and yb.shape == (8,)
+    # validation samples use the evaluation transform: deterministic, exactly the normalised image
+    full = dm.val_set.dataset.dataset
+    idx = dm.val_set.dataset.indices[0]
+    expected = T.Normalize(dm.mean, dm.std)(torch.from_numpy(full.data[idx]).permute(2, 0, 1).float() / 255)
+    assert torch.allclose(dm.val_set[0][0], expected, atol=1e-5)
+    assert dm.val_set[0][1] == full.targets[idx]
+
+
+def test_cifar_augmentation_options() -> None:
+    kinds = [type(t) for t in CIFAR10DataModule(autoaugment=True, cutout=16).train_transform().transforms]
+    assert kinds == [T.RandomCrop, T.RandomHorizontalFlip, T.AutoAugment, T.ToTensor, T.Normalize, Cutout]
+    assert [type(t) for t in CIFAR10DataModule(augment=False).train_transform().transforms] == [T.ToTensor, T.Normalize]
+
+
+def test_cutout_zeroes_a_clipped_square() -> None:
+    torch.manual_seed(0)
+    for _ in range(20):
+        out = Cutout(8)(torch.ones(3, 32, 32))
+        zero = out[0] == 0
+        rows, cols = zero.any(1).sum().item(), zero.any(0).sum().item()
+        assert 4 <= rows <= 8 and 4 <= cols <= 8 and zero.sum() == rows * cols
+        assert torch.equal(out[0] == 0, out[2] == 0)
+
+
+def test_split_is_seeded(tmp_path: Path) -> None:
+    write_mnist(tmp_path, n_train=20)
+    val = []
+    for seed in (0, 0, 1):
+        dm = MNISTDataModule(str(tmp_path), val_fraction=0.25, seed=seed)
+        dm.setup()
+        val.append(list(dm.val_set.dataset.indices))
+    assert val[0] == val[1] != val[2]
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        (MNISTDataModule, "MNIST/raw/train-images-idx3-ubyte"),
+        (FashionMNISTDataModule, "FashionMNIST/raw/t10k-labels-idx1-ubyte"),
+        (CIFAR10DataModule, "cifar-10-batches-py/data_batch_1"),
+        (CIFAR100DataModule, "cifar-100-python/train"),
+    ],
+)
+def test_missing_files_raise_with_layout(tmp_path: Path, module, expected: str) -> None:
+    dm = module(str(tmp_path))
+    dm.prepare_data()  # download=False: does nothing
+    with pytest.raises(FileNotFoundError, match="download=true") as err:
+        dm.setup()
+    assert os.path.join(str(tmp_path), expected) in str(err.value)
+    assert not any(tmp_path.iterdir())
+
+
+def test_download_flag_reaches_torchvision(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match="network access attempted"):
+        MNISTDataModule(str(tmp_path), download=True).prepare_data()
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10", "cifar100"])
+def test_configs_instantiate(tmp_path: Path, name: str) -> None:
+    cfg = OmegaConf.merge(
+        {"paths": {"data_dir": str(tmp_path)}, "T": 4}, {"data": OmegaConf.load(CONF / f"{name}.yaml")}
+    )
+    dm = instantiate(cfg.data)
+    assert dm.data_dir == str(tmp_path) and not dm.download and not dm.time_first
+    assert np.prod(dm.input_shape) > 0
