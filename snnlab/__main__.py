@@ -1,0 +1,5 @@
+"""``python -m snnlab list``."""
+
+from snnlab.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""Building blocks shared by the model families (all layers in step mode ``m``, time-first)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from snnlab import layers
+from snnlab.models.factories import NeuronFactory, NormFactory
+
+
+def conv_block(
+    in_channels: int,
+    out_channels: int,
+    hw: tuple[int, int],
+    make_neuron: NeuronFactory,
+    norm: NormFactory,
+    stride: int = 1,
+) -> tuple[nn.Sequential, tuple[int, int]]:
+    """3×3 conv → norm → neuron → post-neuron norm; returns the block and its output ``(h, w)``."""
+    h, w = ((hw[0] - 1) // stride + 1, (hw[1] - 1) // stride + 1)
+    block = nn.Sequential(
+        layers.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False, step_mode="m"),
+        norm.pre(out_channels),
+        make_neuron(),
+        norm.post(out_channels, h, w),
+    )
+    return block, (h, w)
+
+
+def pool2(hw: tuple[int, int]) -> tuple[nn.Module, tuple[int, int]]:
+    """2×2 max pooling that never shrinks a map below 1×1 (``ceil_mode``), and its output ``(h, w)``."""
+    return layers.MaxPool2d(2, ceil_mode=True, step_mode="m"), ((hw[0] + 1) // 2, (hw[1] + 1) // 2)
+
+
+def head(in_features: int, num_classes: int, make_neuron: NeuronFactory, spiking: bool) -> nn.Module:
+    """The output layer; with ``spiking=True`` it ends in a neuron (the readout then sees firing rates)."""
+    fc = layers.Linear(in_features, num_classes, step_mode="m")
+    return nn.Sequential(fc, make_neuron()) if spiking else fc
+
+
+def width(channels: int, mult: float) -> int:
+    """``channels`` scaled by a width multiplier (at least 1)."""
+    return max(1, round(channels * mult))

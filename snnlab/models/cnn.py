@@ -1,0 +1,47 @@
+"""``cnn``: the small default convolutional SNN (two conv stages and one hidden linear layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from snnlab import layers
+from snnlab.models.blocks import conv_block, head, pool2
+from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
+from snnlab.models.registry import register_model
+
+
+@register_model
+def cnn(
+    input_shape: Sequence[int],
+    num_classes: int,
+    make_neuron: NeuronFactory = default_neuron,
+    norm: NormFactory | None = None,
+    dropout: DropoutFactory | None = None,
+    channels: Sequence[int] = (16, 32),
+    hidden: int = 128,
+    spiking_head: bool = False,
+) -> nn.Sequential:
+    """One ``conv block → 2×2 max pool`` stage per entry of ``channels``, then ``hidden`` spiking units.
+
+    ``input_shape`` is ``(C, H, W)``.
+    """
+    norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
+    in_ch, hw = input_shape[0], (input_shape[1], input_shape[2])
+    stages: list[nn.Module] = []
+    for out_ch in channels:
+        block, hw = conv_block(in_ch, out_ch, hw, make_neuron, norm)
+        pool, hw = pool2(hw)
+        stages += [block, pool]
+        in_ch = out_ch
+    return nn.Sequential(
+        *stages,
+        layers.Flatten(step_mode="m"),
+        dropout.linear(in_ch * hw[0] * hw[1], hidden),
+        norm.pre(hidden, dims=1),
+        make_neuron(),
+        norm.post(hidden),
+        dropout(),
+        head(hidden, num_classes, make_neuron, spiking_head),
+    )

@@ -1,0 +1,83 @@
+"""``resnet19``: the spiking ResNet-19 of the tdBN paper (Zheng et al., 2021), for any input size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from snnlab import layers
+from snnlab.models.blocks import conv_block, head, width
+from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
+from snnlab.models.registry import register_model
+
+
+class BasicBlock(nn.Module):
+    """``conv-norm-neuron-conv-norm`` plus shortcut, then the neuron; both branch ends are residual norms."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        hw: tuple[int, int],
+        stride: int,
+        make_neuron: NeuronFactory,
+        norm: NormFactory,
+    ) -> None:
+        super().__init__()
+        self.conv1, hw = conv_block(in_channels, out_channels, hw, make_neuron, norm, stride=stride)
+        self.conv2 = nn.Sequential(
+            layers.Conv2d(out_channels, out_channels, 3, padding=1, bias=False, step_mode="m"),
+            norm.pre(out_channels, residual=True),
+        )
+        self.shortcut: nn.Module = layers.Identity(step_mode="m")
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                layers.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, step_mode="m"),
+                norm.pre(out_channels, residual=True),
+            )
+        self.neuron = make_neuron()
+        self.post = norm.post(out_channels, *hw)
+        self.out_hw = hw
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.post(self.neuron(self.conv2(self.conv1(x)) + self.shortcut(x)))
+
+
+@register_model
+def resnet19(
+    input_shape: Sequence[int],
+    num_classes: int,
+    make_neuron: NeuronFactory = default_neuron,
+    norm: NormFactory | None = None,
+    dropout: DropoutFactory | None = None,
+    width_mult: float = 1.0,
+    hidden: int = 256,
+    spiking_head: bool = False,
+) -> nn.Sequential:
+    """Stem conv (128) and stages of 3×128, 3×256 (stride 2), 2×512 (stride 2) basic blocks, average pool,
+    one hidden FC layer of ``hidden`` spiking units; channels scaled by ``width_mult``."""
+    norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
+    hw = (input_shape[1], input_shape[2])
+    in_ch = width(128, width_mult)
+    stem, hw = conv_block(input_shape[0], in_ch, hw, make_neuron, norm)
+    blocks: list[nn.Module] = [stem]
+    for channels, n_blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
+        out_ch = width(channels, width_mult)
+        for i in range(n_blocks):
+            block = BasicBlock(in_ch, out_ch, hw, stride if i == 0 else 1, make_neuron, norm)
+            blocks.append(block)
+            in_ch, hw = out_ch, block.out_hw
+    hidden = width(hidden, width_mult)
+    return nn.Sequential(
+        *blocks,
+        layers.AdaptiveAvgPool2d(1, step_mode="m"),
+        layers.Flatten(step_mode="m"),
+        dropout.linear(in_ch, hidden),
+        norm.pre(hidden, dims=1),
+        make_neuron(),
+        norm.post(hidden),
+        dropout(),
+        head(hidden, num_classes, make_neuron, spiking_head),
+    )

@@ -1,0 +1,137 @@
+"""``SNNClassifier``: the LightningModule of every classification run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from lightning import LightningModule
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from snnlab.functional import reset_net
+from snnlab.monitor import SpikeMonitor
+from snnlab.training.readout import readout
+
+LOSSES = ("ce", "mse")
+STAGES = ("train", "val", "test", "predict")
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class SNNClassifier(LightningModule):
+    """reset → encode → network → readout → loss → metrics, in every stage.
+
+    Args:
+        net: the spiking network, mapping ``[T, B, ...]`` to ``[T, B, K]`` in step mode ``m`` (in mode ``s``
+            it is called once per step and this module loops over time).
+        encoder: static ``[B, ...]`` → ``[T, B, ...]``; ``None`` for data that is already time-first.
+        num_classes: number of classes (``K`` is ``num_classes`` or ``num_classes × votes`` with voting).
+        optimizer: ``params -> Optimizer`` (a ``_partial_`` config); ``scheduler``: ``optimizer -> LRScheduler``.
+        loss: ``"ce"`` (cross-entropy on the scores) or ``"mse"`` (scores as firing rates vs one-hot targets).
+        readout: ``"mean"`` or ``"voting"`` (see :func:`~snnlab.training.readout.readout`).
+        step_mode: the step mode ``net`` is in.
+        config: the run's resolved config, stored in every checkpoint so evaluation rebuilds this exact model.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        encoder: nn.Module | None,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        loss: str = "ce",
+        readout: str = "mean",
+        step_mode: str = "m",
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; valid: {LOSSES}")
+        self.net = net
+        self.encoder = encoder
+        self.num_classes = num_classes
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.loss_name = loss
+        self.readout_mode = readout
+        self.step_mode = step_mode
+        self.config = config
+        self.acc = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes, average="micro") for s in STAGES[:3]})
+        self.monitor: SpikeMonitor | None = None
+        self.firing_rates: dict[str, dict[str, float]] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores ``[B, num_classes]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
+        x_seq = self.encoder(x) if self.encoder is not None else x
+        out_seq = torch.stack([self.net(x_t) for x_t in x_seq]) if self.step_mode == "s" else self.net(x_seq)
+        return readout(out_seq, self.num_classes, self.readout_mode)
+
+    def _loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "mse":
+            return F.mse_loss(scores, F.one_hot(y, self.num_classes).to(scores.dtype))
+        return F.cross_entropy(scores, y)
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        reset_net(self.net)
+        x, y = batch
+        scores = self(x)
+        loss = self._loss(scores, y)
+        acc = self.acc[f"{stage}_acc"]
+        acc(scores, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step, batch_size=len(y))
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        reset_net(self.net)
+        return self(batch[0]).argmax(-1)
+
+    # Firing rates: counted by hooks during validation and test, logged once per epoch.
+    def _start_monitor(self) -> None:
+        self.monitor = SpikeMonitor(self.net)
+
+    def _log_rates(self, stage: str) -> None:
+        if self.monitor is None:
+            return
+        rates = self.monitor.firing_rates()
+        self.monitor.remove()
+        self.monitor = None
+        self.firing_rates[stage] = rates
+        for name, rate in rates.items():
+            self.log(f"{stage}/rate/{name}", rate, on_epoch=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._start_monitor()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_rates("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._start_monitor()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_rates("test")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["snnlab_config"] = self.config

@@ -1,0 +1,78 @@
+"""Every registered model builds and runs for every input layout, with every neuron, norm and dropout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snnlab.functional import reset_net, set_step_mode
+from snnlab.models import DropoutFactory, NormFactory, create_model, list_models
+from snnlab.neurons import NEURONS
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (2, 48, 48), (2, 34, 34)]
+SMALL = {"cnn": {}, "mlp": {"hidden": [16]}, "vgg": {"width_mult": 1 / 16}, "resnet19": {"width_mult": 1 / 32}}
+
+
+def test_registry_lists_the_families() -> None:
+    assert {"cnn", "mlp", "vgg", "resnet19"} <= set(list_models())
+
+
+def test_unknown_model_names_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown model 'nope'.*cnn"):
+        create_model("nope", input_shape=(1, 8, 8), num_classes=10)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_model_forward_any_input_size(name: str, shape: tuple[int, ...]) -> None:
+    net = create_model(name, input_shape=shape, num_classes=10, **SMALL[name])
+    out = net(torch.rand(2, 3, *shape))
+    assert out.shape == (2, 3, 10)
+    out.sum().backward()
+
+
+@pytest.mark.parametrize("depth", [9, 11, 13, 16])
+def test_vgg_depths(depth: int) -> None:
+    net = create_model("vgg", input_shape=(3, 32, 32), num_classes=10, depth=depth, width_mult=1 / 16)
+    weights = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(weights) == depth
+    assert net(torch.rand(1, 2, 3, 32, 32)).shape == (1, 2, 10)
+
+
+@pytest.mark.parametrize("norm", ["none", "bn", "tdbn", "tebn", "bntt", "neunorm"])
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_every_model_with_every_norm(name: str, norm: str) -> None:
+    net = create_model(
+        name,
+        input_shape=(2, 12, 12),
+        num_classes=10,
+        norm=NormFactory(norm, T=3),
+        dropout=DropoutFactory("dropout", p=0.2),
+        **SMALL[name],
+    )
+    assert net(torch.rand(3, 2, 2, 12, 12)).shape == (3, 2, 10)
+
+
+@pytest.mark.parametrize("neuron", sorted(NEURONS))
+def test_step_modes_agree(neuron: str) -> None:
+    torch.manual_seed(0)
+    net = create_model(
+        "cnn",
+        input_shape=(1, 8, 8),
+        num_classes=10,
+        make_neuron=lambda: NEURONS[neuron](step_mode="m"),
+        norm=NormFactory("bntt", T=3),
+        dropout=DropoutFactory("dropconnect", p=0.3),
+    ).eval()
+    x = torch.rand(3, 2, 1, 8, 8)
+    multi = net(x)
+    reset_net(net)
+    set_step_mode(net, "s")
+    single = torch.stack([net(x_t) for x_t in x])
+    torch.testing.assert_close(single, multi)
+
+
+def test_tdbn_residual_branches_use_alpha_over_sqrt2() -> None:
+    net = create_model("resnet19", input_shape=(3, 8, 8), num_classes=10, norm=NormFactory("tdbn"), width_mult=1 / 32)
+    alphas = {round(m.alpha, 4) for m in net.modules() if hasattr(m, "alpha")}
+    assert alphas == {1.0, round(2**-0.5, 4)}

@@ -1,0 +1,31 @@
+"""Shared helpers of the training tests: compose the run config with tiny, fast settings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from snnlab.cli import CONFIG_DIR
+
+# A tiny digits run: small cnn, T=2, small batches, no progress bar or model summary.
+FAST = [
+    "data=digits",
+    "data.batch_size=16",
+    "model.channels=[4,8]",
+    "model.hidden=16",
+    "T=2",
+    "callbacks.progress=null",
+    "callbacks.model_summary=null",
+    "+trainer.enable_progress_bar=false",
+    "+trainer.enable_model_summary=false",
+    "trainer.accelerator=cpu",
+]
+
+
+def compose_run(output_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The ``train`` config with :data:`FAST` settings, writing into ``output_dir``."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("train", overrides=[*FAST, f"paths.output_dir={output_dir}", *overrides])

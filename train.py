@@ -1,0 +1,6 @@
+"""Train a spiking network: ``python train.py [group=option ...] [key=value ...]`` (see docs/training.md)."""
+
+from snnlab.cli import train
+
+if __name__ == "__main__":
+    train()
