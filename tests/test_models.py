@@ -76,3 +76,9 @@ def test_tdbn_residual_branches_use_alpha_over_sqrt2() -> None:
     net = create_model("resnet19", input_shape=(3, 8, 8), num_classes=10, norm=NormFactory("tdbn"), width_mult=1 / 32)
     alphas = {round(m.alpha, 4) for m in net.modules() if hasattr(m, "alpha")}
     assert alphas == {1.0, round(2**-0.5, 4)}
+
+
+@pytest.mark.parametrize("name", ["cnn", "vgg", "resnet19"])
+def test_conv_models_reject_1d_input_with_a_hint(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"model '{name}' takes image input .* \(700,\).*model=mlp"):
+        create_model(name, input_shape=(700,), num_classes=20)

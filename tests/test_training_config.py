@@ -47,7 +47,6 @@ def test_every_combination(tmp_path: Path, neuron: str, norm: str, dropout: str,
         (["backend=numba"], r"unknown backend 'numba'; valid: auto, torch, cupy"),
         (["model.name=alexnet"], r"unknown model 'alexnet'; valid: cnn, mlp, resnet19, vgg"),
         (["classifier.loss=hinge"], r"unknown loss 'hinge'; valid: ce, mse"),
-        (["norm=tdbn", "+trainer.sync_batchnorm=true"], r"sync_batchnorm"),
     ],
 )
 def test_bad_values_fail_before_training(tmp_path: Path, overrides: list[str], message: str) -> None:

@@ -8,6 +8,16 @@ from snnlab import layers
 from snnlab.models.factories import NeuronFactory, NormFactory
 
 
+def image_input(model: str, input_shape: tuple[int, ...] | list[int]) -> tuple[int, tuple[int, int]]:
+    """``(channels, (h, w))`` of an image input; a clear error for other shapes (e.g. SHD's ``(700,)``)."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"model {model!r} takes image input (C, H, W) but the data gives input_shape {tuple(input_shape)}; "
+            "use model=mlp for 1-D inputs"
+        )
+    return input_shape[0], (input_shape[1], input_shape[2])
+
+
 def conv_block(
     in_channels: int,
     out_channels: int,

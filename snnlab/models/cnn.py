@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from snnlab import layers
-from snnlab.models.blocks import conv_block, head, pool2
+from snnlab.models.blocks import conv_block, head, image_input, pool2
 from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
 from snnlab.models.registry import register_model
 
@@ -28,7 +28,7 @@ def cnn(
     ``input_shape`` is ``(C, H, W)``.
     """
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
-    in_ch, hw = input_shape[0], (input_shape[1], input_shape[2])
+    in_ch, hw = image_input("cnn", input_shape)
     stages: list[nn.Module] = []
     for out_ch in channels:
         block, hw = conv_block(in_ch, out_ch, hw, make_neuron, norm)

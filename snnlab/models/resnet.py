@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from snnlab import layers
-from snnlab.models.blocks import conv_block, head, width
+from snnlab.models.blocks import conv_block, head, image_input, width
 from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
 from snnlab.models.registry import register_model
 
@@ -59,9 +59,9 @@ def resnet19(
     """Stem conv (128) and stages of 3×128, 3×256 (stride 2), 2×512 (stride 2) basic blocks, average pool,
     one hidden FC layer of ``hidden`` spiking units; channels scaled by ``width_mult``."""
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
-    hw = (input_shape[1], input_shape[2])
+    image_ch, hw = image_input("resnet19", input_shape)
     in_ch = width(128, width_mult)
-    stem, hw = conv_block(input_shape[0], in_ch, hw, make_neuron, norm)
+    stem, hw = conv_block(image_ch, in_ch, hw, make_neuron, norm)
     blocks: list[nn.Module] = [stem]
     for channels, n_blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
         out_ch = width(channels, width_mult)

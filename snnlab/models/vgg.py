@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from snnlab import layers
-from snnlab.models.blocks import conv_block, head, pool2, width
+from snnlab.models.blocks import conv_block, head, image_input, pool2, width
 from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
 from snnlab.models.registry import register_model
 
@@ -40,7 +40,7 @@ def vgg(
     if depth not in VGG_CFGS:
         raise ValueError(f"vgg: unknown depth {depth}; valid: {sorted(VGG_CFGS)}")
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
-    in_ch, hw = input_shape[0], (input_shape[1], input_shape[2])
+    in_ch, hw = image_input("vgg", input_shape)
     features: list[nn.Module] = []
     for v in VGG_CFGS[depth]:
         if v == "M":

@@ -16,9 +16,6 @@ from snnlab.models.factories import MULTI_STEP_ONLY_NORMS
 from snnlab.training.module import LOSSES
 from snnlab.training.readout import READOUTS
 
-# Norms with their own per-step or temporal statistics: Lightning's sync_batchnorm would replace them.
-_NO_SYNC_BN_NORMS = ("tdbn", "tebn", "bntt")
-
 
 class ConfigError(ValueError):
     """A run config that cannot work."""
@@ -57,10 +54,6 @@ def validate_config(cfg: DictConfig) -> None:
         )
     if "T" in cfg.norm and cfg.norm.T != T:
         raise ConfigError(f"norm={norm} has norm.T={cfg.norm.T} but the run has T={T}; they must match")
-    if cfg.trainer.get("sync_batchnorm") and norm in _NO_SYNC_BN_NORMS:
-        raise ConfigError(
-            f"trainer.sync_batchnorm=true would replace norm={norm} by plain SyncBatchNorm; set it to false"
-        )
 
     _choice("dropout", cfg.dropout.name, DROPOUTS)
     p = cfg.dropout.p
