@@ -57,6 +57,14 @@ class NormWrapper(StepModule):
             mode = "m" if multi_step else "s"
             raise ValueError(f"{type(self).__name__} in step mode {mode!r} expects {shown}, got shape {tuple(x.shape)}")
 
+    def check_steps(self, x_seq: torch.Tensor) -> None:
+        """Raise unless the input's ``T`` equals the ``T`` this layer was built for."""
+        if x_seq.shape[0] != self.T:
+            raise ValueError(
+                f"{type(self).__name__} was built for T={self.T} time steps but got an input with "
+                f"T={x_seq.shape[0]} (shape {tuple(x_seq.shape)})"
+            )
+
     def fold_bn(self, bn: nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
         """Apply ``bn`` to ``[T, B, ...]`` with statistics over ``T·B`` (and space) jointly."""
         self.check_input(x_seq, multi_step=True)
@@ -90,19 +98,16 @@ class _BatchNormNd(NormWrapper):
         return self.fold_bn(self.bn, x_seq)
 
 
-class BatchNorm1d(_BatchNormNd):
-    """Step-mode batch norm over ``[B, C]`` / ``[B, C, L]`` (``[T, B, ...]`` in mode ``m``)."""
+def by_dims(base: type[NormWrapper], name: str, what: str) -> tuple[type[NormWrapper], ...]:
+    """The public 1d/2d/3d classes of a norm: ``base`` with ``dim`` set, named ``{name}1d`` etc."""
+    return tuple(
+        type(
+            f"{name}{dim}d",
+            (base,),
+            {"dim": dim, "__module__": base.__module__, "__doc__": f"{what} over {' or '.join(_LAYOUTS[dim])} steps."},
+        )
+        for dim in (1, 2, 3)
+    )
 
-    dim = 1
 
-
-class BatchNorm2d(_BatchNormNd):
-    """Step-mode batch norm over ``[B, C, H, W]`` (``[T, B, C, H, W]`` in mode ``m``)."""
-
-    dim = 2
-
-
-class BatchNorm3d(_BatchNormNd):
-    """Step-mode batch norm over ``[B, C, D, H, W]`` (``[T, B, C, D, H, W]`` in mode ``m``)."""
-
-    dim = 3
+BatchNorm1d, BatchNorm2d, BatchNorm3d = by_dims(_BatchNormNd, "BatchNorm", "Step-mode batch norm")

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from snnlab.layers.base import MemoryModule
-from snnlab.layers.batch_norm import NormWrapper
+from snnlab.layers.batch_norm import NormWrapper, by_dims
 
 
 class _BatchNormThroughTimeNd(MemoryModule, NormWrapper):
@@ -47,30 +47,13 @@ class _BatchNormThroughTimeNd(MemoryModule, NormWrapper):
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         self.check_input(x_seq, multi_step=True)
-        if x_seq.shape[0] != self.T:
-            raise ValueError(
-                f"{type(self).__name__} was built for T={self.T} time steps but got an input with "
-                f"T={x_seq.shape[0]} (shape {tuple(x_seq.shape)})"
-            )
+        self.check_steps(x_seq)
         return torch.stack([self.single_step_forward(x) for x in x_seq])
 
     def extra_repr(self) -> str:
         return f"T={self.T}, {super().extra_repr()}"
 
 
-class BatchNormThroughTime1d(_BatchNormThroughTimeNd):
-    """BNTT over ``[B, C]`` / ``[B, C, L]`` steps."""
-
-    dim = 1
-
-
-class BatchNormThroughTime2d(_BatchNormThroughTimeNd):
-    """BNTT over ``[B, C, H, W]`` steps."""
-
-    dim = 2
-
-
-class BatchNormThroughTime3d(_BatchNormThroughTimeNd):
-    """BNTT over ``[B, C, D, H, W]`` steps."""
-
-    dim = 3
+BatchNormThroughTime1d, BatchNormThroughTime2d, BatchNormThroughTime3d = by_dims(
+    _BatchNormThroughTimeNd, "BatchNormThroughTime", "BNTT"
+)

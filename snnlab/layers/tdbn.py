@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from snnlab.layers.batch_norm import NormWrapper
+from snnlab.layers.batch_norm import NormWrapper, by_dims
 
 
 class _ThresholdDependentBatchNormNd(NormWrapper):
@@ -49,19 +49,6 @@ class _ThresholdDependentBatchNormNd(NormWrapper):
         return f"alpha={self.alpha:g}, v_th={self.v_th:g}, {super().extra_repr()}"
 
 
-class ThresholdDependentBatchNorm1d(_ThresholdDependentBatchNormNd):
-    """tdBN over ``[T, B, C]`` / ``[T, B, C, L]``."""
-
-    dim = 1
-
-
-class ThresholdDependentBatchNorm2d(_ThresholdDependentBatchNormNd):
-    """tdBN over ``[T, B, C, H, W]``."""
-
-    dim = 2
-
-
-class ThresholdDependentBatchNorm3d(_ThresholdDependentBatchNormNd):
-    """tdBN over ``[T, B, C, D, H, W]``."""
-
-    dim = 3
+ThresholdDependentBatchNorm1d, ThresholdDependentBatchNorm2d, ThresholdDependentBatchNorm3d = by_dims(
+    _ThresholdDependentBatchNormNd, "ThresholdDependentBatchNorm", "tdBN (multi-step only)"
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnlab.layers.batch_norm import NormWrapper
+from snnlab.layers.batch_norm import NormWrapper, by_dims
 
 
 class _TemporalEffectiveBatchNormNd(NormWrapper):
@@ -35,11 +35,7 @@ class _TemporalEffectiveBatchNormNd(NormWrapper):
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         self.check_input(x_seq, multi_step=True)
-        if x_seq.shape[0] != self.T:
-            raise ValueError(
-                f"{type(self).__name__} was built for T={self.T} time steps but got an input with "
-                f"T={x_seq.shape[0]} (shape {tuple(x_seq.shape)})"
-            )
+        self.check_steps(x_seq)
         y = self.fold_bn(self.bn, x_seq)
         return y * self.k.view(-1, *([1] * (x_seq.dim() - 1)))
 
@@ -47,19 +43,6 @@ class _TemporalEffectiveBatchNormNd(NormWrapper):
         return f"T={self.T}, {super().extra_repr()}"
 
 
-class TemporalEffectiveBatchNorm1d(_TemporalEffectiveBatchNormNd):
-    """TEBN over ``[T, B, C]`` / ``[T, B, C, L]``."""
-
-    dim = 1
-
-
-class TemporalEffectiveBatchNorm2d(_TemporalEffectiveBatchNormNd):
-    """TEBN over ``[T, B, C, H, W]``."""
-
-    dim = 2
-
-
-class TemporalEffectiveBatchNorm3d(_TemporalEffectiveBatchNormNd):
-    """TEBN over ``[T, B, C, D, H, W]``."""
-
-    dim = 3
+TemporalEffectiveBatchNorm1d, TemporalEffectiveBatchNorm2d, TemporalEffectiveBatchNorm3d = by_dims(
+    _TemporalEffectiveBatchNormNd, "TemporalEffectiveBatchNorm", "TEBN (multi-step only)"
+)
