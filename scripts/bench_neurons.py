@@ -103,7 +103,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("bench_neurons.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     if "cupy" in args.backends:
-        from snnlab.kernels.dispatch import CUPY_HINT, cupy_import_error
+        from snnlab.kernels import CUPY_HINT, cupy_import_error
 
         if (reason := cupy_import_error()) is not None:
             sys.exit(f"the cupy backend is unavailable: {reason}; {CUPY_HINT} (or pass --backends torch)")

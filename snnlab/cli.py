@@ -35,36 +35,32 @@ def evaluate(argv: list[str] | None = None) -> dict:
 
 
 def list_components() -> None:
-    """Print what the registries and config groups offer."""
+    """Print every registered component, by kind, with the config group options beside them."""
     from rich.console import Console
     from rich.table import Table
 
-    from snnlab.encoders import ENCODERS
-    from snnlab.models import DROPOUTS, NORMS, list_models
-    from snnlab.neurons import NEURONS
-    from snnlab.surrogate import SURROGATES
+    from snnlab import registry, training  # noqa: F401  (importing registers every component)
 
     table = Table(title="snnlab components")
     table.add_column("kind", style="bold")
     table.add_column("registered names")
-    for kind, names in (
-        ("models", list_models()),
-        ("neurons", sorted(NEURONS)),
-        ("norms", list(NORMS)),
-        ("dropouts", list(DROPOUTS)),
-        ("encoders", list(ENCODERS)),
-        ("surrogates", sorted(SURROGATES)),
-    ):
-        table.add_row(kind, ", ".join(names))
-    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir()):
-        options = sorted(f.stem for f in group.glob("*.yaml"))
-        table.add_row(f"conf/{group.name}", ", ".join(options))
-    Console().print(table)
+    table.add_column("config group options")
+    for kind in registry.kinds():
+        group = CONFIG_DIR / kind
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml"))) if group.is_dir() else ""
+        table.add_row(kind, ", ".join(registry.names(kind)), options)
+    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in registry.kinds()):
+        table.add_row(
+            f"[dim]{group.name}[/dim]",
+            "[dim](import paths)[/dim]",
+            ", ".join(sorted(f.stem for f in group.glob("*.yaml"))),
+        )
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m snnlab list``."""
     parser = argparse.ArgumentParser(prog="python -m snnlab")
-    parser.add_argument("command", choices=["list"], help="list: registered models, neurons, norms, encoders")
+    parser.add_argument("command", choices=["list"], help="list: every registered component, by kind")
     parser.parse_args(argv)
     list_components()

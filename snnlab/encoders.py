@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from snnlab import registry
+
 
 class Encoder(nn.Module):
     """Base class: ``T`` time steps out of one static input."""
@@ -22,6 +24,7 @@ class Encoder(nn.Module):
         return f"T={self.T}"
 
 
+@registry.register("encoder", "direct")
 class DirectEncoder(Encoder):
     """Direct (analog) coding: the same input at every step; the first layer acts as the encoder."""
 
@@ -29,6 +32,7 @@ class DirectEncoder(Encoder):
         return x.unsqueeze(0).expand(self.T, *x.shape)
 
 
+@registry.register("encoder", "poisson")
 class PoissonEncoder(Encoder):
     """Rate coding: at each step a pixel spikes with probability equal to its intensity."""
 
@@ -37,6 +41,7 @@ class PoissonEncoder(Encoder):
         return (torch.rand_like(p) < p).to(x.dtype)
 
 
+@registry.register("encoder", "latency")
 class LatencyEncoder(Encoder):
     """Time-to-first-spike coding: one spike at step ``round((1 - x)(T - 1))``; zero intensity never fires."""
 
@@ -45,17 +50,3 @@ class LatencyEncoder(Encoder):
         t_spike = torch.round((1.0 - x) * (self.T - 1)).long()
         steps = torch.arange(self.T, device=x.device).view(-1, *([1] * x.dim()))
         return ((steps == t_spike.unsqueeze(0)) & (x > 0).unsqueeze(0)).to(x.dtype)
-
-
-ENCODERS: dict[str, type[Encoder]] = {
-    "direct": DirectEncoder,
-    "poisson": PoissonEncoder,
-    "latency": LatencyEncoder,
-}
-
-
-def create_encoder(name: str, T: int) -> Encoder:
-    """The encoder ``name`` (one of :data:`ENCODERS`) producing ``T`` steps."""
-    if name not in ENCODERS:
-        raise ValueError(f"unknown encoder {name!r}; valid: {sorted(ENCODERS)}")
-    return ENCODERS[name](T)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from snnlab.layers.base import MemoryModule, StepModule
+from snnlab.base import MemoryModule, StepModule
 from snnlab.neurons.base import BaseNode
 
 # torch.nn layers that mis-handle a [T, B, ...] input (they would treat T as the batch).

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from snnlab.kernels.codegen import dynamics_variants
-from snnlab.mathops import TORCH_OPS
+from snnlab.math.ops import TORCH_OPS
 
 T, N = 7, 64
 

@@ -19,8 +19,8 @@ from snnlab.kernels.codegen import (
     literal,
     render_math,
 )
-from snnlab.mathops import TORCH_OPS, TorchOps
-from snnlab.neurons.dynamics import NeuronDynamics
+from snnlab.math.dynamics import NeuronDynamics
+from snnlab.math.ops import TORCH_OPS, TorchOps
 
 VARIANTS = dynamics_variants()
 INPUTS = ("v", "x", "theta", "h", "s", "grad_s", "grad_v", "v_prev")

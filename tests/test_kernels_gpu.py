@@ -9,14 +9,14 @@ import importlib.util
 import pytest
 import torch
 
-from snnlab.kernels import multi_step_fn, resolve_backend, torch_backend
+from snnlab.kernels import CUPY, resolve_backend
 from snnlab.kernels.codegen import IO_TYPES, dynamics_variants
 from snnlab.neurons import LIF, PLIF
 
 if not torch.cuda.is_available() or importlib.util.find_spec("cupy") is None:
     pytest.skip("needs a CUDA device and CuPy", allow_module_level=True)
 
-from snnlab.kernels import cupy_backend
+from snnlab.kernels import cupy_backend, torch_backend
 
 pytestmark = pytest.mark.gpu
 TOL = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 1e-2}
@@ -100,8 +100,8 @@ def test_only_v_last_used_and_no_grad_inference():
 
 def test_auto_picks_cupy_on_cuda_and_modules_agree():
     x = torch.randn(6, 4, 33, device="cuda")
-    assert resolve_backend("auto", x) == "cupy"
-    assert multi_step_fn("auto", x) is cupy_backend.multi_step
+    assert resolve_backend("auto", x) is CUPY
+    assert CUPY.multi_step is cupy_backend.multi_step
     for make in (lambda b: LIF(tau=3.0, step_mode="m", backend=b, store_v_seq=True),
                  lambda b: PLIF(v_reset=None, step_mode="m", backend=b, store_v_seq=True)):  # fmt: skip
         outs = []

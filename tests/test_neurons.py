@@ -15,7 +15,7 @@ ALPHA = 4.0  # default sigmoid surrogate
 
 
 class RefSpike(torch.autograd.Function):
-    """Θ(x) forward, α·σ(αx)·(1-σ(αx)) backward, written independently of snnlab.surrogate."""
+    """Θ(x) forward, α·σ(αx)·(1-σ(αx)) backward, written independently of snnlab.math.surrogate."""
 
     @staticmethod
     def forward(ctx, x):
@@ -188,5 +188,5 @@ def test_surrogate_choice_changes_gradient_only():
 
 def test_cupy_backend_on_cpu_tensor_is_a_clear_error():
     n = LIF(step_mode="m", backend="cupy")
-    with pytest.raises(RuntimeError, match="backend 'cupy' runs on CUDA tensors"):
+    with pytest.raises(RuntimeError, match="backend 'cupy' runs on cuda tensors"):
         n(torch.rand(2, 3))

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from snnlab.surrogate import SURROGATES, get_surrogate
+from snnlab import registry
+from snnlab.math.surrogate import get_surrogate
 
 X = torch.linspace(-2.5, 2.5, 101, dtype=torch.float64)
 
@@ -29,7 +30,7 @@ PRIMITIVES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SURROGATES))
+@pytest.mark.parametrize("name", registry.names("surrogate"))
 def test_forward_is_heaviside_with_theta0_equal_1(name: str) -> None:
     out = get_surrogate(name)(torch.tensor([-1.0, -1e-7, 0.0, 1e-7, 2.0]))
     assert out.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
@@ -59,7 +60,7 @@ def test_construct_by_name_and_config_mapping() -> None:
 
 
 def test_bad_names_and_params_raise_with_choices() -> None:
-    with pytest.raises(ValueError, match=r"unknown surrogate 'erf'.*'atan'.*'sigmoid'"):
+    with pytest.raises(ValueError, match=r"unknown surrogate 'erf'; valid: atan, .*sigmoid"):
         get_surrogate("erf")
     with pytest.raises(TypeError, match=r"unknown parameter.*'beta'.*valid: \['alpha'\]"):
         get_surrogate("sigmoid", beta=1.0)

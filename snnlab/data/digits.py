@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
+from snnlab import registry
 from snnlab.data.arrays import ArrayDataModule
 
 
+@registry.register("data", "digits")
 class Digits(ArrayDataModule):
     """8×8 grey digits with intensities 0..16, split stratified into train (incl. validation) and test."""
 

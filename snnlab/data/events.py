@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import tonic.datasets as td
 from torch.utils.data import Dataset, Subset
 
+from snnlab import registry
 from snnlab.data import tonic_readers
 from snnlab.data.base import SNNDataModule, data_root, require_files
 from snnlab.data.event_frames import EventFrames
@@ -111,6 +112,7 @@ class EventDataModule(SNNDataModule):
         return FrameCache(ds, self.cache_dir, key)
 
 
+@registry.register("data", "nmnist")
 class NMNISTDataModule(EventDataModule):
     """N-MNIST (saccading ATIS recordings of MNIST digits): ``[T, 2, 34, 34]``, 10 classes."""
 
@@ -124,6 +126,7 @@ class NMNISTDataModule(EventDataModule):
     num_classes = 10
 
 
+@registry.register("data", "dvsgesture")
 class DVSGestureDataModule(EventDataModule):
     """IBM DVS Gesture (tonic's preprocessed ``.npy`` release): ``[T, 2, 128, 128]``, 11 classes."""
 
@@ -138,6 +141,7 @@ class DVSGestureDataModule(EventDataModule):
     num_classes = 11
 
 
+@registry.register("data", "cifar10dvs")
 class CIFAR10DVSDataModule(EventDataModule):
     """CIFAR10-DVS: ``[T, 2, 128, 128]`` (``size=48`` gives 48×48), 10 classes.
 
@@ -182,6 +186,7 @@ def per_class_split(targets: Sequence[int], test_fraction: float) -> tuple[list[
     return train, test
 
 
+@registry.register("data", "shd")
 class SHDDataModule(EventDataModule):
     """Spiking Heidelberg Digits: ``[T, channels]`` spike counts of 700 cochlea channels, 20 classes.
 

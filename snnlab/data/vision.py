@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision import transforms as T
 
+from snnlab import registry
 from snnlab.data.base import SNNDataModule, data_root, require_files
 
 
@@ -118,6 +119,7 @@ class _MNISTLike(TorchvisionDataModule):
         )
 
 
+@registry.register("data", "mnist")
 class MNISTDataModule(_MNISTLike):
     """MNIST digits, ``[1, 28, 28]``, 10 classes."""
 
@@ -126,6 +128,7 @@ class MNISTDataModule(_MNISTLike):
     mean, std = (0.1307,), (0.3081,)
 
 
+@registry.register("data", "fashion_mnist")
 class FashionMNISTDataModule(_MNISTLike):
     """Fashion-MNIST clothing images, ``[1, 28, 28]``, 10 classes."""
 
@@ -134,6 +137,7 @@ class FashionMNISTDataModule(_MNISTLike):
     mean, std = (0.2860,), (0.3530,)
 
 
+@registry.register("data", "cifar10")
 class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10, ``[3, 32, 32]``, 10 classes.
 
@@ -181,6 +185,7 @@ class CIFAR10DataModule(TorchvisionDataModule):
         return T.Compose(steps)
 
 
+@registry.register("data", "cifar100")
 class CIFAR100DataModule(CIFAR10DataModule):
     """CIFAR-100 (fine labels), ``[3, 32, 32]``, 100 classes; same augmentation options as CIFAR-10."""
 

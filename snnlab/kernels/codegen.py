@@ -2,7 +2,7 @@
 
 The neuron math is not written in CUDA: :class:`Expr` is a tiny symbolic float type whose arithmetic builds
 C expression strings, and :data:`CUDA_OPS` is an ``ops`` namespace with the names of
-:class:`snnlab.mathops.TorchOps`.  Evaluating :meth:`NeuronDynamics.charge`, :meth:`~NeuronDynamics.reset`,
+:class:`snnlab.math.ops.TorchOps`.  Evaluating :meth:`NeuronDynamics.charge`, :meth:`~NeuronDynamics.reset`,
 :meth:`~NeuronDynamics.backward_step` and the surrogate's ``grad`` on symbols renders the very formulas the
 torch backend runs into a per-variant ``struct`` of device functions (:func:`render_math`).  The loop over
 time, the I/O and the θ reduction are generic, hand-written once in ``multistep.cuh``.
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnlab.neurons.dynamics import KINDS, NeuronDynamics
-from snnlab.surrogate import SURROGATES
+from snnlab import registry
+from snnlab.math.dynamics import KINDS, NeuronDynamics
 
 TEMPLATE = Path(__file__).with_name("multistep.cuh")
 IO_TYPES: dict[torch.dtype, tuple[str, str]] = {
@@ -112,7 +112,7 @@ def _call(fn: str, *args: Expr | float) -> Expr:
 
 
 class CudaOps:
-    """``ops`` namespace rendering the :class:`snnlab.mathops.TorchOps` primitives as CUDA ``float`` code."""
+    """``ops`` namespace rendering the :class:`snnlab.math.ops.TorchOps` primitives as CUDA ``float`` code."""
 
     @staticmethod
     def exp(x: Expr) -> Expr:
@@ -214,9 +214,11 @@ def kernel_source(dyn: NeuronDynamics, dtype: torch.dtype) -> str:
 def dynamics_variants() -> list[NeuronDynamics]:
     """Every neuron variant: kind × hard/soft reset × detach_reset × decay_input (LIF) × surrogate."""
     variants = []
-    for kind, v_reset, detach, name in itertools.product(KINDS, (0.0, None), (False, True), SURROGATES):
+    for kind, v_reset, detach, name in itertools.product(
+        KINDS, (0.0, None), (False, True), registry.names("surrogate")
+    ):
         for decay_input in (True, False) if kind == "lif" else (True,):
-            variants.append(NeuronDynamics(kind, 1.0, v_reset, detach, decay_input, SURROGATES[name]()))
+            variants.append(NeuronDynamics(kind, 1.0, v_reset, detach, decay_input, registry.build("surrogate", name)))
     return variants
 
 

@@ -18,7 +18,7 @@ import torch
 
 from snnlab.kernels import torch_backend
 from snnlab.kernels.codegen import kernel_names, kernel_source, render_math
-from snnlab.neurons.dynamics import NeuronDynamics
+from snnlab.math.dynamics import NeuronDynamics
 
 BLOCK = 256  # SNNLAB_BLOCK in multistep.cuh
 NVRTC_OPTIONS = ("--std=c++17", "--fmad=false")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from snnlab.neurons.dynamics import NeuronDynamics
+from snnlab.math.dynamics import NeuronDynamics
 
 
 def multi_step(

@@ -1,6 +1,6 @@
 """Step-mode layers: stateless wrappers, normalisation, dropout and online-learning modules."""
 
-from snnlab.layers.base import STEP_MODES, FoldTime, MemoryModule, StepModule, check_rank, check_step_mode
+from snnlab.base import STEP_MODES, FoldTime, MemoryModule, StepModule, check_rank, check_step_mode
 from snnlab.layers.batch_norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, NormWrapper
 from snnlab.layers.bntt import BatchNormThroughTime1d, BatchNormThroughTime2d, BatchNormThroughTime3d
 from snnlab.layers.dropconnect import DropConnectLinear
@@ -46,16 +46,7 @@ from snnlab.layers.tebn import (
     TemporalEffectiveBatchNorm3d,
 )
 
-# Short config names -> {spatial dims: class} for the BN family (NeuNorm needs height/width, so it is separate).
-NORMS: dict[str, dict[int, type[NormWrapper]]] = {
-    "bn": {1: BatchNorm1d, 2: BatchNorm2d, 3: BatchNorm3d},
-    "tdbn": {1: ThresholdDependentBatchNorm1d, 2: ThresholdDependentBatchNorm2d, 3: ThresholdDependentBatchNorm3d},
-    "tebn": {1: TemporalEffectiveBatchNorm1d, 2: TemporalEffectiveBatchNorm2d, 3: TemporalEffectiveBatchNorm3d},
-    "bntt": {1: BatchNormThroughTime1d, 2: BatchNormThroughTime2d, 3: BatchNormThroughTime3d},
-}
-
 __all__ = [
-    "NORMS",
     "STEP_MODES",
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",

@@ -12,7 +12,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from snnlab.layers.base import StepModule
+from snnlab.base import StepModule
 
 _BN_TYPES: dict[int, type[nn.modules.batchnorm._BatchNorm]] = {
     1: nn.BatchNorm1d,

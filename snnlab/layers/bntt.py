@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnlab.layers.base import MemoryModule
+from snnlab.base import MemoryModule
 from snnlab.layers.batch_norm import NormWrapper, by_dims
 
 

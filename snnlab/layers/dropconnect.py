@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from snnlab.layers.base import MemoryModule
+from snnlab.base import MemoryModule
 
 
 class DropConnectLinear(MemoryModule):

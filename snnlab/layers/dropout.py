@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from snnlab.layers.base import MemoryModule
+from snnlab.base import MemoryModule
 
 
 class Dropout(MemoryModule):

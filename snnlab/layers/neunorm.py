@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnlab.layers.base import MemoryModule, check_rank
+from snnlab.base import MemoryModule, check_rank
 
 
 class NeuNorm(MemoryModule):

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnlab.layers.base import FoldTime
+from snnlab.base import FoldTime
 
 
 def _with_step_mode(base: type[nn.Module]) -> type[FoldTime]:

@@ -1,22 +1,36 @@
-"""Model zoo: every family registers its builders; build them with ``create_model(name, **kwargs)``."""
+"""Model zoo: each family registers its builders as ``model`` components; ``create_model(name, **kwargs)``."""
 
+from torch import nn
+
+from snnlab import registry
 from snnlab.models import cnn, mlp, resnet, vgg  # noqa: F401  (registers the builders)
-from snnlab.models.factories import (
-    DROPOUTS,
-    NORMS,
-    DropoutFactory,
-    NormFactory,
-    factories_from_config,
-)
-from snnlab.models.registry import create_model, list_models, register_model
+from snnlab.models.blocks import NeuronFactory, default_neuron
+from snnlab.models.dropouts import DropConnect, DropoutFactory, SpikingDropout
+from snnlab.models.norms import BN, BNTT, TEBN, NeuNorm, NormFactory, TdBN
+
+
+def create_model(name: str, **kwargs: object) -> nn.Module:
+    """Build the registered model ``name``; ``kwargs`` go to its builder."""
+    return registry.build("model", name, **kwargs)
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return registry.names("model")
+
 
 __all__ = [
-    "DROPOUTS",
-    "NORMS",
+    "BN",
+    "BNTT",
+    "TEBN",
+    "DropConnect",
     "DropoutFactory",
+    "NeuNorm",
+    "NeuronFactory",
     "NormFactory",
+    "SpikingDropout",
+    "TdBN",
     "create_model",
-    "factories_from_config",
+    "default_neuron",
     "list_models",
-    "register_model",
 ]

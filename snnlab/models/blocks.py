@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 
 from snnlab import layers
-from snnlab.models.factories import NeuronFactory, NormFactory
+from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.norms import NormFactory
+from snnlab.neurons import LIF
+
+NeuronFactory = Callable[[], nn.Module]
+"""``make_neuron()``: a fresh spiking neuron in step mode ``m`` (one per layer)."""
+
+
+def default_neuron() -> nn.Module:
+    """The neuron used when a builder is called without ``make_neuron``: LIF(τ=2), multi-step."""
+    return LIF(tau=2.0, step_mode="m")
 
 
 def image_input(model: str, input_shape: tuple[int, ...] | list[int]) -> tuple[int, tuple[int, int]]:
@@ -40,6 +52,19 @@ def conv_block(
 def pool2(hw: tuple[int, int]) -> tuple[nn.Module, tuple[int, int]]:
     """2×2 max pooling that never shrinks a map below 1×1 (``ceil_mode``), and its output ``(h, w)``."""
     return layers.MaxPool2d(2, ceil_mode=True, step_mode="m"), ((hw[0] + 1) // 2, (hw[1] + 1) // 2)
+
+
+def hidden_fc(
+    in_features: int, out_features: int, make_neuron: NeuronFactory, norm: NormFactory, dropout: DropoutFactory
+) -> list[nn.Module]:
+    """A hidden fully connected spiking layer: ``linear → norm → neuron → post-neuron norm → dropout``."""
+    return [
+        dropout.linear(in_features, out_features),
+        norm.pre(out_features, dims=1),
+        make_neuron(),
+        norm.post(out_features),
+        dropout(),
+    ]
 
 
 def head(in_features: int, num_classes: int, make_neuron: NeuronFactory, spiking: bool) -> nn.Module:

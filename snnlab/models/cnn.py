@@ -6,13 +6,13 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from snnlab import layers
-from snnlab.models.blocks import conv_block, head, image_input, pool2
-from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
-from snnlab.models.registry import register_model
+from snnlab import layers, registry
+from snnlab.models.blocks import NeuronFactory, conv_block, default_neuron, head, hidden_fc, image_input, pool2
+from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.norms import NormFactory
 
 
-@register_model
+@registry.register("model")
 def cnn(
     input_shape: Sequence[int],
     num_classes: int,
@@ -38,10 +38,6 @@ def cnn(
     return nn.Sequential(
         *stages,
         layers.Flatten(step_mode="m"),
-        dropout.linear(in_ch * hw[0] * hw[1], hidden),
-        norm.pre(hidden, dims=1),
-        make_neuron(),
-        norm.post(hidden),
-        dropout(),
+        *hidden_fc(in_ch * hw[0] * hw[1], hidden, make_neuron, norm, dropout),
         head(hidden, num_classes, make_neuron, spiking_head),
     )

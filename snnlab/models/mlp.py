@@ -7,13 +7,13 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from snnlab import layers
-from snnlab.models.blocks import head
-from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
-from snnlab.models.registry import register_model
+from snnlab import layers, registry
+from snnlab.models.blocks import NeuronFactory, default_neuron, head, hidden_fc
+from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.norms import NormFactory
 
 
-@register_model
+@registry.register("model")
 def mlp(
     input_shape: Sequence[int],
     num_classes: int,
@@ -28,6 +28,6 @@ def mlp(
     body: list[nn.Module] = [layers.Flatten(step_mode="m")]
     features = math.prod(input_shape)
     for width in hidden:
-        body += [dropout.linear(features, width), norm.pre(width, dims=1), make_neuron(), norm.post(width), dropout()]
+        body += hidden_fc(features, width, make_neuron, norm, dropout)
         features = width
     return nn.Sequential(*body, head(features, num_classes, make_neuron, spiking_head))

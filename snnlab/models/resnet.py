@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from snnlab import layers
-from snnlab.models.blocks import conv_block, head, image_input, width
-from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
-from snnlab.models.registry import register_model
+from snnlab import layers, registry
+from snnlab.models.blocks import NeuronFactory, conv_block, default_neuron, head, hidden_fc, image_input, width
+from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.norms import NormFactory
 
 
 class BasicBlock(nn.Module):
@@ -45,7 +45,7 @@ class BasicBlock(nn.Module):
         return self.post(self.neuron(self.conv2(self.conv1(x)) + self.shortcut(x)))
 
 
-@register_model
+@registry.register("model")
 def resnet19(
     input_shape: Sequence[int],
     num_classes: int,
@@ -74,10 +74,6 @@ def resnet19(
         *blocks,
         layers.AdaptiveAvgPool2d(1, step_mode="m"),
         layers.Flatten(step_mode="m"),
-        dropout.linear(in_ch, hidden),
-        norm.pre(hidden, dims=1),
-        make_neuron(),
-        norm.post(hidden),
-        dropout(),
+        *hidden_fc(in_ch, hidden, make_neuron, norm, dropout),
         head(hidden, num_classes, make_neuron, spiking_head),
     )

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from snnlab import layers
-from snnlab.models.blocks import conv_block, head, image_input, pool2, width
-from snnlab.models.factories import DropoutFactory, NeuronFactory, NormFactory, default_neuron
-from snnlab.models.registry import register_model
+from snnlab import layers, registry
+from snnlab.models.blocks import NeuronFactory, conv_block, default_neuron, head, hidden_fc, image_input, pool2, width
+from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.norms import NormFactory
 
 # Conv widths per stage; "M" is a 2×2 max pool.  VGG-9 is the 7-conv/2-FC net of the BNTT and TEBN papers.
 VGG_CFGS: dict[int, list[int | str]] = {
@@ -20,7 +20,7 @@ VGG_CFGS: dict[int, list[int | str]] = {
 }
 
 
-@register_model
+@registry.register("model")
 def vgg(
     input_shape: Sequence[int],
     num_classes: int,
@@ -54,8 +54,7 @@ def vgg(
     classifier: list[nn.Module] = []
     n_convs = sum(v != "M" for v in VGG_CFGS[depth])
     for _ in range(depth - n_convs - 1):
-        classifier += [dropout.linear(in_ch, hidden), norm.pre(hidden, dims=1), make_neuron(), norm.post(hidden)]
-        classifier.append(dropout())
+        classifier += hidden_fc(in_ch, hidden, make_neuron, norm, dropout)
         in_ch = hidden
     return nn.Sequential(
         *features,

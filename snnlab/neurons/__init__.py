@@ -1,10 +1,7 @@
-"""Spiking neurons."""
+"""Spiking neurons (each registered as a ``neuron`` component)."""
 
 from snnlab.neurons.base import BaseNode
-from snnlab.neurons.dynamics import NeuronDynamics
 from snnlab.neurons.nodes import IF, LIF, PLIF, RIF
 from snnlab.neurons.ottt import OTTTLIF
 
-NEURONS: dict[str, type[BaseNode]] = {"if": IF, "lif": LIF, "plif": PLIF, "rif": RIF}
-
-__all__ = ["IF", "LIF", "NEURONS", "OTTTLIF", "PLIF", "RIF", "BaseNode", "NeuronDynamics"]
+__all__ = ["IF", "LIF", "OTTTLIF", "PLIF", "RIF", "BaseNode"]

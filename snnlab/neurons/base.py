@@ -8,10 +8,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from snnlab.kernels import check_backend, multi_step_fn
-from snnlab.layers.base import MemoryModule
-from snnlab.neurons.dynamics import NeuronDynamics
-from snnlab.surrogate import Surrogate, get_surrogate
+from snnlab.base import MemoryModule
+from snnlab.kernels import check_backend, resolve_backend
+from snnlab.math.dynamics import NeuronDynamics
+from snnlab.math.surrogate import Surrogate, get_surrogate
 
 SurrogateSpec = str | Surrogate | Mapping[str, Any] | None
 
@@ -28,7 +28,7 @@ class BaseNode(MemoryModule):
     Args:
         v_threshold: firing threshold ``V_th``.
         v_reset: hard-reset potential; ``None`` selects soft reset (subtract ``V_th``).
-        surrogate: surrogate gradient, as a name, a :class:`~snnlab.surrogate.Surrogate` or
+        surrogate: surrogate gradient, as a name, a :class:`~snnlab.math.surrogate.Surrogate` or
             ``{"name": ..., **params}``; default ``sigmoid(alpha=4)``.
         detach_reset: detach the spike in the reset path.
         step_mode: ``"s"`` (one ``[B, ...]`` step per call) or ``"m"`` (``[T, B, ...]`` per call).
@@ -100,7 +100,7 @@ class BaseNode(MemoryModule):
                 f"{type(self).__name__} in step mode 'm' expects [T, B, ...], got shape {tuple(x_seq.shape)}"
             )
         v = self.state_like("v", x_seq[0])
-        run = multi_step_fn(self.backend, x_seq)
+        run = resolve_backend(self.backend, x_seq).multi_step
         s_seq, self.v, v_seq = run(self.dynamics, x_seq, v, self.theta, self.store_v_seq)
         if self.store_v_seq:
             self.v_seq = v_seq

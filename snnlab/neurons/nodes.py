@@ -8,15 +8,18 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnlab import registry
 from snnlab.neurons.base import BaseNode
 
 
+@registry.register("neuron")
 class IF(BaseNode):
     """Integrate-and-fire: ``h = v + x``."""
 
     kind = "if"
 
 
+@registry.register("neuron")
 class LIF(BaseNode):
     """Leaky integrate-and-fire with time constant ``tau > 1``.
 
@@ -41,6 +44,7 @@ class LIF(BaseNode):
         return f"tau={self.tau:g}, decay_input={self.decay_input}, {super().extra_repr()}"
 
 
+@registry.register("neuron")
 class PLIF(BaseNode):
     """Parametric LIF: LIF with ``1/τ = sigmoid(w)``, ``w`` one learnable scalar initialised from ``init_tau``."""
 
@@ -67,6 +71,7 @@ class PLIF(BaseNode):
         return f"tau={self.tau:.4g}, decay_input={self.decay_input}, {super().extra_repr()}"
 
 
+@registry.register("neuron")
 class RIF(BaseNode):
     """Recurrent IF: ``h = v + w·(v - v_reset) + x`` with a learnable self-connection ``w`` (init ``init_w``)."""
 

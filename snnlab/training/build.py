@@ -1,45 +1,69 @@
-"""Build a run's data module and LightningModule from its config (training and evaluation share this)."""
+"""Build a run's data module and LightningModule from its config (training and evaluation share this).
+
+Every value is checked where it is consumed, by the constructor that takes it; building happens before any
+training step, so a bad value stops the run before it starts.
+"""
 
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.data.base import SNNDataModule
-from snnlab.encoders import create_encoder
+from snnlab.encoders import DirectEncoder, Encoder
 from snnlab.functional import set_backend, set_step_mode
 from snnlab.instantiate import instantiate
-from snnlab.models import create_model, factories_from_config
 from snnlab.training.module import SNNClassifier
+
+
+def output_units(num_classes: int, classifier: DictConfig) -> int:
+    """Output neurons of the network: ``num_classes``, times ``votes`` with the voting readout."""
+    if classifier.readout != "voting":
+        return num_classes
+    votes = classifier.votes
+    if isinstance(votes, bool) or not isinstance(votes, int) or votes < 1:
+        raise ValueError(f"classifier.votes must be a positive integer, got {votes!r}")
+    return num_classes * votes
 
 
 def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """The network of ``cfg``: built in step mode ``m``, then switched to ``cfg.step_mode`` and ``cfg.backend``."""
-    readout = cfg.classifier
-    outputs = num_classes * readout.votes if readout.readout == "voting" else num_classes
-    model_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
-    layer_cfg = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in ("neuron", "norm", "dropout")}
-    net = create_model(
-        cfg.model.name,
+    builder = instantiate(cfg.model, kind="model")
+    net = builder(
         input_shape=tuple(input_shape),
-        num_classes=outputs,
-        spiking_head=readout.spiking_head,
-        **model_kwargs,
-        **factories_from_config(**layer_cfg, T=cfg.T, backend=cfg.backend),
+        num_classes=output_units(num_classes, cfg.classifier),
+        spiking_head=cfg.classifier.spiking_head,
+        make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode="m", backend=cfg.backend),
+        norm=instantiate(cfg.norm, kind="norm"),
+        dropout=instantiate(cfg.dropout, kind="dropout"),
     )
     set_step_mode(net, cfg.step_mode)
     set_backend(net, cfg.backend)
     return net
 
 
+def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
+    """The run's encoder; ``None`` for time-first (event) data, which only the direct encoder passes through."""
+    encoder: Encoder = instantiate(cfg.encoder, kind="encoder")
+    if not datamodule.time_first:
+        return encoder
+    if not isinstance(encoder, DirectEncoder):
+        raise ValueError(
+            f"encoder {cfg.encoder._target_!r} cannot be used with event data ({type(datamodule).__name__} yields "
+            "time-first frames, which go to the network unencoded); use encoder=direct"
+        )
+    return None
+
+
 def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     """Data module and classifier of a run; the classifier carries the resolved ``cfg`` into checkpoints."""
-    datamodule: SNNDataModule = instantiate(cfg.data)
+    datamodule: SNNDataModule = instantiate(cfg.data, kind="data")
     net = build_model(cfg, datamodule.input_shape, datamodule.num_classes)
     scheduler = cfg.get("scheduler")
     module = SNNClassifier(
         net=net,
-        encoder=None if datamodule.time_first else create_encoder(cfg.encoder.name, cfg.T),
+        encoder=build_encoder(cfg, datamodule),
         num_classes=datamodule.num_classes,
         optimizer=instantiate(cfg.optim),
         scheduler=instantiate(scheduler) if scheduler else None,

@@ -6,16 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from lightning import LightningModule
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from snnlab import registry
 from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
-from snnlab.training.readout import readout
+from snnlab.training import losses, readouts  # noqa: F401  (registers the losses and readouts)
 
-LOSSES = ("ce", "mse")
 STAGES = ("train", "val", "test", "predict")
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -30,8 +29,9 @@ class SNNClassifier(LightningModule):
         encoder: static ``[B, ...]`` → ``[T, B, ...]``; ``None`` for data that is already time-first.
         num_classes: number of classes (``K`` is ``num_classes`` or ``num_classes × votes`` with voting).
         optimizer: ``params -> Optimizer`` (a ``_partial_`` config); ``scheduler``: ``optimizer -> LRScheduler``.
-        loss: ``"ce"`` (cross-entropy on the scores) or ``"mse"`` (scores as firing rates vs one-hot targets).
-        readout: ``"mean"`` or ``"voting"`` (see :func:`~snnlab.training.readout.readout`).
+        loss: a registered ``loss``: ``"ce"`` (cross-entropy on the scores) or ``"mse"`` (scores as firing
+            rates vs one-hot targets).
+        readout: a registered ``readout``: ``"mean"`` or ``"voting"`` (see :mod:`snnlab.training.readouts`).
         step_mode: the step mode ``net`` is in.
         config: the run's resolved config, stored in every checkpoint so evaluation rebuilds this exact model.
     """
@@ -49,15 +49,13 @@ class SNNClassifier(LightningModule):
         config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid: {LOSSES}")
+        self.loss_fn = registry.get("loss", loss)
+        self.readout_fn = registry.get("readout", readout)
         self.net = net
         self.encoder = encoder
         self.num_classes = num_classes
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.loss_name = loss
-        self.readout_mode = readout
         self.step_mode = step_mode
         self.config = config
         self.acc = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes, average="micro") for s in STAGES[:3]})
@@ -68,18 +66,13 @@ class SNNClassifier(LightningModule):
         """Class scores ``[B, num_classes]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
         x_seq = self.encoder(x) if self.encoder is not None else x
         out_seq = torch.stack([self.net(x_t) for x_t in x_seq]) if self.step_mode == "s" else self.net(x_seq)
-        return readout(out_seq, self.num_classes, self.readout_mode)
-
-    def _loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.loss_name == "mse":
-            return F.mse_loss(scores, F.one_hot(y, self.num_classes).to(scores.dtype))
-        return F.cross_entropy(scores, y)
+        return self.readout_fn(out_seq, self.num_classes)
 
     def _step(self, batch: Batch, stage: str) -> torch.Tensor:
         reset_net(self.net)
         x, y = batch
         scores = self(x)
-        loss = self._loss(scores, y)
+        loss = self.loss_fn(scores, y)
         acc = self.acc[f"{stage}_acc"]
         acc(scores, y)
         on_step = stage == "train"

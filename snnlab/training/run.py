@@ -16,7 +16,6 @@ from snnlab.instantiate import instantiate, instantiate_dict
 from snnlab.training.build import build
 from snnlab.training.report import plot_curves, print_summary, write_summary
 from snnlab.training.throughput import TrainThroughput
-from snnlab.training.validate import validate_config
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
@@ -24,18 +23,16 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def train(cfg: DictConfig) -> float:
-    """Validate, seed, build, fit, test and report; returns ``cfg.optimized_metric`` (for sweepers).
+    """Seed, build (which checks every value), fit, test and report; returns ``cfg.optimized_metric``.
 
     Everything is written under ``cfg.paths.output_dir``.  ``cfg.ckpt_path`` resumes an interrupted run.
     """
-    validate_config(cfg)
     if cfg.seed is not None:
         lightning.seed_everything(cfg.seed, workers=True)
+    datamodule, module = build(cfg)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
-
-    datamodule, module = build(cfg)
     throughput = TrainThroughput()
     callbacks = [*instantiate_dict(cfg.callbacks), throughput]
     loggers = instantiate_dict(cfg.logger)

@@ -2,7 +2,7 @@
 pass uses a smooth stand-in derivative ``g'(x)``.
 
 A surrogate is data, a name plus parameters (``get_surrogate("atan", alpha=2.0)``); its derivative is written
-once, in :mod:`snnlab.mathops` primitives, and shared by the torch path and the generated CUDA kernels.
+once, in :mod:`snnlab.math.ops` primitives, and shared by the torch path and the generated CUDA kernels.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from snnlab.mathops import TORCH_OPS
+from snnlab import registry
+from snnlab.math.ops import TORCH_OPS
 
 
 class _Spike(torch.autograd.Function):
@@ -31,10 +32,14 @@ class _Spike(torch.autograd.Function):
 
 
 class Surrogate:
-    """Base class: subclasses set ``name`` and ``defaults`` and implement :meth:`grad`."""
+    """Base class: subclasses set ``name`` (their registry name) and ``defaults`` and implement :meth:`grad`."""
 
     name: ClassVar[str]
     defaults: ClassVar[dict[str, float]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        registry.register("surrogate", cls.name, cls)
 
     def __init__(self, **params: float) -> None:
         unknown = set(params) - set(self.defaults)
@@ -140,11 +145,6 @@ class FastSigmoid(Surrogate):
         return 1.0 / (d * d)
 
 
-SURROGATES: dict[str, type[Surrogate]] = {
-    cls.name: cls for cls in (Sigmoid, ATan, Triangle, Rectangular, PiecewiseQuadratic, FastSigmoid)
-}
-
-
 def get_surrogate(spec: str | Surrogate | Mapping[str, Any] | None = None, **params: float) -> Surrogate:
     """A surrogate from a name and parameters (``None`` gives the default ``sigmoid(alpha=4)``).
 
@@ -157,7 +157,4 @@ def get_surrogate(spec: str | Surrogate | Mapping[str, Any] | None = None, **par
         if params:
             raise TypeError("pass parameters with a surrogate name, not with a surrogate object")
         return spec
-    name = "sigmoid" if spec is None else spec
-    if name not in SURROGATES:
-        raise ValueError(f"unknown surrogate {name!r}; valid: {sorted(SURROGATES)}")
-    return SURROGATES[name](**params)
+    return registry.build("surrogate", "sigmoid" if spec is None else spec, **params)

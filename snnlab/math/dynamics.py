@@ -1,7 +1,7 @@
 """Neuron dynamics written once: charge, fire, reset and their derivatives.
 
 ``NeuronDynamics`` is the single source of truth for every backend.  All formulas use plain arithmetic and an
-``ops`` namespace (:mod:`snnlab.mathops`), so the torch loop evaluates them on tensors while the CUDA code
+``ops`` namespace (:mod:`snnlab.math.ops`), so the torch loop evaluates them on tensors while the CUDA code
 generator renders the same methods into kernel source.
 
 One step, with ``vr = v_reset`` (``0`` under soft reset) and ``θ`` the neuron's scalar parameter
@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from snnlab.mathops import TORCH_OPS
-from snnlab.surrogate import Sigmoid, Surrogate
+from snnlab.math.ops import TORCH_OPS
+from snnlab.math.surrogate import Sigmoid, Surrogate
 
 KINDS = ("if", "lif", "rif")
 

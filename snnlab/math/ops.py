@@ -1,6 +1,6 @@
 """The handful of math primitives the neuron and surrogate formulas are written in.
 
-Formulas in :mod:`snnlab.surrogate` and :mod:`snnlab.neurons.dynamics` use plain arithmetic plus the
+Formulas in :mod:`snnlab.math.surrogate` and :mod:`snnlab.math.dynamics` use plain arithmetic plus the
 functions of an ``ops`` namespace.  :data:`TORCH_OPS` evaluates them on tensors; the CUDA code generator
 passes its own namespace with the same names to turn the very same formulas into kernel source, so every
 backend runs one definition.
