@@ -16,8 +16,8 @@ class Encoder(nn.Module):
 
     def __init__(self, T: int) -> None:
         super().__init__()
-        if int(T) < 1:
-            raise ValueError(f"{type(self).__name__}: T must be a positive integer, got {T}")
+        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+            raise ValueError(f"{type(self).__name__}: T must be a positive integer, got T={T!r}")
         self.T = int(T)
 
     def extra_repr(self) -> str:

@@ -36,7 +36,10 @@ def set_step_mode(net: nn.Module, step_mode: str) -> None:
     """
     for name, m in net.named_modules():
         if isinstance(m, StepModule):
-            m.step_mode = step_mode
+            try:
+                m.step_mode = step_mode
+            except ValueError as e:
+                raise ValueError(f"layer {name or 'net'!r}: {e}") from None
         elif step_mode == "m" and isinstance(m, _BREAK_IN_MULTI_STEP) and not _inside_wrapper(net, name):
             raise TypeError(
                 f"{name or 'net'} is a plain torch.nn.{type(m).__name__}, which cannot take [T, B, ...] input in "

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import hydra.utils
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from snnlab import registry
@@ -36,7 +37,12 @@ def instantiate(node: Mapping[str, Any] | DictConfig, kind: str | None = None, *
     if "_target_" not in node:
         raise ValueError(f"config node has no _target_: {OmegaConf.to_yaml(OmegaConf.create(dict(node)))}")
     node = {**node, "_target_": target_path(node["_target_"], kind)}
-    return hydra.utils.instantiate(node, _convert_="all", **kwargs)
+    try:
+        return hydra.utils.instantiate(node, _convert_="all", **kwargs)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, (ValueError, TypeError)):
+            raise e.__cause__ from None  # a bad value: the constructor's own message says what and why
+        raise
 
 
 def instantiate_dict(nodes: Mapping[str, Any] | DictConfig | None, kind: str | None = None) -> list[Any]:

@@ -15,4 +15,5 @@ def test_readme_has_examples():
 
 @pytest.mark.parametrize("code", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
 def test_readme_example_runs(code: str) -> None:
+    assert "assert" in code, "each example states its result with an assert"
     exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})

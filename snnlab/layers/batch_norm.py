@@ -1,51 +1,84 @@
-"""Step-mode batch normalisation.
+"""Step-mode batch normalisation and the machinery its variants (tdBN, TEBN, BNTT) share.
 
-Every norm layer here *wraps* a plain ``torch.nn.BatchNormXd`` (``self.bn``) instead of subclassing it, so
-Lightning's ``sync_batchnorm`` (``nn.SyncBatchNorm.convert_sync_batchnorm``) swaps only the inner layer and the
-wrapper's time folding, scaling or per-step selection survives DDP.
+Every norm layer here *wraps* plain ``torch.nn.BatchNormXd`` layers (``self.bn``, or ``self.bns`` for BNTT)
+instead of subclassing one, so Lightning's ``sync_batchnorm`` (``nn.SyncBatchNorm.convert_sync_batchnorm``)
+swaps only the inner layers and the wrapper's time folding, scaling or per-step selection survives DDP.  The
+wrappers still read like a torch BN: ``layer.running_mean``, ``layer.momentum = 0.3``, ... go to the inner BN.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from snnlab.base import StepModule
 
-_BN_TYPES: dict[int, type[nn.modules.batchnorm._BatchNorm]] = {
-    1: nn.BatchNorm1d,
-    2: nn.BatchNorm2d,
-    3: nn.BatchNorm3d,
-}
+_BatchNorm = nn.modules.batchnorm._BatchNorm
+_BN_TYPES: dict[int, type[_BatchNorm]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 # accepted single-step layouts per spatial dimensionality
 _LAYOUTS: dict[int, tuple[str, ...]] = {
     1: ("[B, C]", "[B, C, L]"),
     2: ("[B, C, H, W]",),
     3: ("[B, C, D, H, W]",),
 }
+BN_HYPERPARAMETERS = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+BN_ATTRIBUTES = (*BN_HYPERPARAMETERS, "weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _forwarded(name: str) -> property:
+    """A property for the torch BN attribute ``name``: read from the first inner BN, assigned to all of them."""
+
+    def get(self: NormWrapper) -> Any:
+        return getattr(self.inner_bns()[0], name)
+
+    def set_(self: NormWrapper, value: Any) -> None:
+        for bn in self.inner_bns():
+            setattr(bn, name, value)
+
+    return property(get, set_, doc=f"``{name}`` of the inner ``torch.nn.BatchNormXd``.")
 
 
 class NormWrapper(StepModule):
-    """Shared machinery of the BN variants: building inner BNs, input checks and time folding.
+    """Shared machinery of the BN variants: inner BNs, attribute forwarding, input checks.
 
-    Subclasses set ``dim`` (1, 2 or 3) to pick ``nn.BatchNorm{dim}d``.
+    Subclasses set ``dim`` (1, 2 or 3) to pick ``nn.BatchNorm{dim}d`` (:attr:`bn_type`), return their torch BNs
+    from :meth:`inner_bns`, and list in ``bn_attributes`` the torch BN attributes they expose; each becomes a
+    property that reads the first inner BN and assigns to every inner BN (assigning an ``nn.Parameter`` too, which
+    ``nn.Module`` would otherwise register on the wrapper).  Layers built for a number of time steps set ``T``.
     """
 
     dim: ClassVar[int]
+    bn_attributes: ClassVar[tuple[str, ...]] = ()
+    T: int | None = None
     wraps_torch_layers = True
 
-    @classmethod
-    def make_bn(
-        cls,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-    ) -> nn.modules.batchnorm._BatchNorm:
-        return _BN_TYPES[cls.dim](num_features, eps, momentum, affine, track_running_stats)
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.__dict__.get("bn_attributes", ()):
+            setattr(cls, name, _forwarded(name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.bn_attributes:
+            object.__setattr__(self, name, value)  # runs the forwarding property
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def bn_type(self) -> type[_BatchNorm]:
+        """The class of the inner BNs, ``torch.nn.BatchNorm{dim}d``."""
+        return _BN_TYPES[self.dim]
+
+    def inner_bns(self) -> list[_BatchNorm]:
+        """The torch BNs this layer wraps (``SyncBatchNorm`` after ``convert_sync_batchnorm``)."""
+        raise NotImplementedError
+
+    def checked_steps(self, T: int) -> int:
+        """``T`` as an int; a ``ValueError`` unless it is at least 1."""
+        if int(T) < 1:
+            raise ValueError(f"{type(self).__name__}: T must be >= 1, got {T}")
+        return int(T)
 
     def check_input(self, x: torch.Tensor, multi_step: bool) -> None:
         """Raise unless ``x`` has a layout this layer accepts in the given step mode."""
@@ -58,23 +91,46 @@ class NormWrapper(StepModule):
             raise ValueError(f"{type(self).__name__} in step mode {mode!r} expects {shown}, got shape {tuple(x.shape)}")
 
     def check_steps(self, x_seq: torch.Tensor) -> None:
-        """Raise unless the input's ``T`` equals the ``T`` this layer was built for."""
+        """Raise unless ``x_seq`` is a multi-step input of this layer's layout with the ``T`` it was built for."""
+        self.check_input(x_seq, multi_step=True)
         if x_seq.shape[0] != self.T:
             raise ValueError(
                 f"{type(self).__name__} was built for T={self.T} time steps but got an input with "
                 f"T={x_seq.shape[0]} (shape {tuple(x_seq.shape)})"
             )
 
-    def fold_bn(self, bn: nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
-        """Apply ``bn`` to ``[T, B, ...]`` with statistics over ``T·B`` (and space) jointly."""
+    def extra_repr(self) -> str:
+        steps = "" if self.T is None else f"T={self.T}, "
+        return steps + super().extra_repr()
+
+
+class _SingleBN(NormWrapper):
+    """A norm around one torch BN, ``self.bn``, exposing all of its attributes (``bn_attributes``).
+
+    Its multi-step forward is BN with statistics over ``T·B`` (and space) jointly.
+    """
+
+    bn_attributes = BN_ATTRIBUTES
+
+    def __init__(self, *bn_args: Any, step_mode: str) -> None:
+        """``bn_args``: the arguments of ``torch.nn.BatchNormXd``, in order."""
+        super().__init__()
+        self.bn = self.bn_type(*bn_args)
+        self.step_mode = step_mode
+
+    def inner_bns(self) -> list[_BatchNorm]:
+        return [self.bn]
+
+    def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         self.check_input(x_seq, multi_step=True)
-        return bn(x_seq.flatten(0, 1)).unflatten(0, x_seq.shape[:2])
+        return self.bn(x_seq.flatten(0, 1)).unflatten(0, x_seq.shape[:2])
 
 
-class _BatchNormNd(NormWrapper):
+class _BatchNormNd(_SingleBN):
     """Batch norm with a step mode; in mode ``m`` the statistics cover ``T·B`` (and space) jointly.
 
-    Arguments are those of ``torch.nn.BatchNormXd`` plus ``step_mode``.
+    Arguments are those of ``torch.nn.BatchNormXd`` plus ``step_mode``; so are the attributes (``running_mean``,
+    ``weight``, ``momentum``, ...), which read and write the wrapped ``self.bn``.
     """
 
     def __init__(
@@ -86,28 +142,26 @@ class _BatchNormNd(NormWrapper):
         track_running_stats: bool = True,
         step_mode: str = "s",
     ) -> None:
-        super().__init__()
-        self.bn = self.make_bn(num_features, eps, momentum, affine, track_running_stats)
-        self.step_mode = step_mode
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, step_mode=step_mode)
 
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x, multi_step=False)
         return self.bn(x)
 
-    def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        return self.fold_bn(self.bn, x_seq)
+
+class BatchNorm1d(_BatchNormNd):
+    """Step-mode batch norm over ``[B, C]`` or ``[B, C, L]`` steps."""
+
+    dim = 1
 
 
-def by_dims(base: type[NormWrapper], name: str, what: str) -> tuple[type[NormWrapper], ...]:
-    """The public 1d/2d/3d classes of a norm: ``base`` with ``dim`` set, named ``{name}1d`` etc."""
-    return tuple(
-        type(
-            f"{name}{dim}d",
-            (base,),
-            {"dim": dim, "__module__": base.__module__, "__doc__": f"{what} over {' or '.join(_LAYOUTS[dim])} steps."},
-        )
-        for dim in (1, 2, 3)
-    )
+class BatchNorm2d(_BatchNormNd):
+    """Step-mode batch norm over ``[B, C, H, W]`` steps."""
+
+    dim = 2
 
 
-BatchNorm1d, BatchNorm2d, BatchNorm3d = by_dims(_BatchNormNd, "BatchNorm", "Step-mode batch norm")
+class BatchNorm3d(_BatchNormNd):
+    """Step-mode batch norm over ``[B, C, D, H, W]`` steps."""
+
+    dim = 3

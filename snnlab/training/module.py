@@ -68,11 +68,16 @@ class SNNClassifier(LightningModule):
         out_seq = torch.stack([self.net(x_t) for x_t in x_seq]) if self.step_mode == "s" else self.net(x_seq)
         return self.readout_fn(out_seq, self.num_classes)
 
-    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reset every stateful layer, then ``(loss, scores)`` of ``batch``."""
         reset_net(self.net)
         x, y = batch
         scores = self(x)
-        loss = self.loss_fn(scores, y)
+        return self.loss_fn(scores, y), scores
+
+    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
+        loss, scores = self.compute_loss(batch)
+        y = batch[1]
         acc = self.acc[f"{stage}_acc"]
         acc(scores, y)
         on_step = stage == "train"

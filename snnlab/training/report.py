@@ -6,6 +6,7 @@ import json
 import platform
 import subprocess
 from pathlib import Path
+from importlib.metadata import version
 from typing import Any
 
 import lightning
@@ -15,15 +16,13 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-import snnlab
-
 
 def git_commit() -> str | None:
     """The checkout's commit hash, or ``None`` outside a git work tree."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=Path(snnlab.__file__).parent,
+            cwd=Path(__file__).parent,
             capture_output=True,
             text=True,
             check=True,
@@ -38,7 +37,7 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "lightning": lightning.__version__,
-        "snnlab": getattr(snnlab, "__version__", "0.1.0"),
+        "snnlab": version("snnlab"),
     }
 
 
