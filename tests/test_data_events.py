@@ -18,7 +18,6 @@ from fake_datasets import (
     write_nmnist_bin,
     write_shd,
 )
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from snnlab.data import tonic_readers
@@ -30,6 +29,7 @@ from snnlab.data.events import (
     SHDDataModule,
     per_class_split,
 )
+from snnlab.instantiate import instantiate
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 DVS = np.dtype([("x", np.int16), ("y", np.int16), ("p", bool), ("t", np.int64)])
@@ -271,11 +271,11 @@ def test_data_dir_defaults_to_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_configs_instantiate(tmp_path: Path, name: str, shape: tuple[int, ...]) -> None:
     data = OmegaConf.load(CONF / f"{name}.yaml")
     cfg = OmegaConf.merge({"paths": {"data_dir": str(tmp_path)}, "T": 7}, {"data": data})
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, kind="data")
     assert dm.data_dir == str(tmp_path) and dm.T == 7 and dm.time_first and not dm.download
     assert dm.input_shape == shape
     if "size" in data:  # Hydra passes lists as ListConfig
-        assert instantiate(cfg.data, size=OmegaConf.create([24, 32])).input_shape == (2, 24, 32)
+        assert instantiate(cfg.data, kind="data", size=OmegaConf.create([24, 32])).input_shape == (2, 24, 32)
 
 
 def test_download_flag_reaches_tonic(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 from fake_datasets import forbid_network, skip_cifar_md5, write_cifar, write_mnist
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torchvision import transforms as T
 
@@ -20,6 +19,7 @@ from snnlab.data.vision import (
     FashionMNISTDataModule,
     MNISTDataModule,
 )
+from snnlab.instantiate import instantiate
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
 
@@ -119,6 +119,6 @@ def test_configs_instantiate(tmp_path: Path, name: str) -> None:
     cfg = OmegaConf.merge(
         {"paths": {"data_dir": str(tmp_path)}, "T": 4}, {"data": OmegaConf.load(CONF / f"{name}.yaml")}
     )
-    dm = instantiate(cfg.data)
+    dm = instantiate(cfg.data, kind="data")
     assert dm.data_dir == str(tmp_path) and not dm.download and not dm.time_first
     assert np.prod(dm.input_shape) > 0

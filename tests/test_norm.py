@@ -88,18 +88,135 @@ def test_bn_rank_errors_name_the_layout():
         BatchNorm1d(C)(torch.randn(T, B, C, W))
 
 
-def test_norm_wrappers_survive_sync_batchnorm_conversion():
-    net = nn.Sequential(
-        BatchNorm2d(C),
-        ThresholdDependentBatchNorm2d(1.0, 1.0, C),
-        TemporalEffectiveBatchNorm2d(T, C),
-        BatchNormThroughTime2d(T, C),
+BN_ATTRIBUTES = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+BN_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+SINGLE_BN = [
+    lambda: BatchNorm2d(C, eps=1e-3, momentum=0.2, step_mode="m"),
+    lambda: ThresholdDependentBatchNorm2d(0.5, 2.0, C, eps=1e-3, momentum=0.2),
+    lambda: TemporalEffectiveBatchNorm2d(T, C, eps=1e-3, momentum=0.2),
+]
+
+
+@pytest.mark.parametrize("make", SINGLE_BN)
+def test_bn_api_reads_the_inner_bn(make):
+    layer = make()
+    assert tuple(getattr(layer, name) for name in BN_ATTRIBUTES) == (C, 1e-3, 0.2, True, True)
+    for name in BN_TENSORS:
+        assert getattr(layer, name) is getattr(layer.bn, name)
+    assert torch.equal(layer.running_var, torch.ones(C)) and layer.num_batches_tracked.item() == 0
+
+
+@pytest.mark.parametrize("make", SINGLE_BN)
+def test_bn_api_assignments_reach_the_inner_bn(make):
+    torch.manual_seed(0)
+    layer = make()
+    layer.weight.data.fill_(2.0)
+    assert torch.equal(layer.bn.weight, torch.full((C,), 2.0))
+    bias = nn.Parameter(torch.arange(C, dtype=torch.float32))
+    layer.bias = bias  # a Parameter goes to the inner BN, not onto the wrapper
+    assert layer.bn.bias is bias and "bias" not in dict(layer.named_parameters(recurse=False))
+    layer.running_mean.fill_(1.0)  # the live buffer
+    layer.momentum = 0.3
+    x = torch.randn(T, B, C, H, W) * 2 + 3
+    layer(x)
+    per_channel = x.transpose(0, 2).flatten(1)
+    torch.testing.assert_close(layer.bn.running_mean, 0.7 * 1.0 + 0.3 * per_channel.mean(dim=1))
+    torch.testing.assert_close(layer.bn.running_var, 0.7 * 1.0 + 0.3 * per_channel.var(dim=1, unbiased=True))
+    assert layer.num_batches_tracked.item() == 1
+    layer.running_var = torch.full((C,), 4.0)
+    layer.eps = 0.0
+    assert torch.equal(layer.bn.running_var, torch.full((C,), 4.0)) and layer.bn.eps == 0.0
+
+
+@pytest.mark.parametrize("make", SINGLE_BN)
+def test_bn_state_dict_keys_unchanged_and_torch_checkpoints_load(make):
+    layer = make()
+    keys = {f"bn.{name}" for name in BN_TENSORS}
+    assert set(layer.state_dict()) == keys | ({"k"} if hasattr(layer, "k") else set())
+    plain = nn.BatchNorm2d(C)
+    plain.running_mean.fill_(0.5)
+    plain.weight.data.fill_(3.0)
+    layer.load_state_dict(layer.state_dict() | {f"bn.{k}": v for k, v in plain.state_dict().items()})
+    assert torch.equal(layer.running_mean, torch.full((C,), 0.5)) and torch.equal(layer.weight, torch.full((C,), 3.0))
+
+
+def test_bntt_api_shares_hyperparameters_and_keeps_statistics_per_step():
+    torch.manual_seed(0)
+    bntt = BatchNormThroughTime2d(T, C, eps=1e-3, momentum=0.2)
+    assert tuple(getattr(bntt, name) for name in BN_ATTRIBUTES) == (C, 1e-3, 0.2, True, True)
+    for name in BN_TENSORS:  # per step only: bns[t].<name>
+        assert not hasattr(bntt, name)
+    bntt.momentum = 0.5
+    assert [bn.momentum for bn in bntt.bns] == [0.5] * T
+    x = torch.randn(T, B, C, H, W) + torch.arange(T).view(T, 1, 1, 1, 1)
+    for x_t in x:
+        bntt(x_t)
+    for t, bn in enumerate(bntt.bns):
+        torch.testing.assert_close(bn.running_mean, 0.5 * x[t].mean(dim=(0, 2, 3)))
+    assert set(bntt.state_dict()) == {f"bns.{t}.{name}" for t in range(T) for name in BN_TENSORS}
+
+
+def _eval_by_hand(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Eval-mode output of a 2d norm layer from its running statistics, written out."""
+
+    def bn(x: torch.Tensor, inner: nn.Module) -> torch.Tensor:
+        view = (-1, 1, 1)
+        x_hat = (x - inner.running_mean.view(view)) / torch.sqrt(inner.running_var.view(view) + inner.eps)
+        return x_hat * inner.weight.view(view) + inner.bias.view(view)
+
+    if isinstance(layer, BatchNormThroughTime2d):
+        return torch.stack([bn(x_t, inner) for x_t, inner in zip(x, layer.bns)])
+    y = bn(x, layer.bn)
+    if isinstance(layer, ThresholdDependentBatchNorm2d):
+        return layer.scale * (y - layer.bias.view(-1, 1, 1)) + layer.bias.view(-1, 1, 1)
+    if isinstance(layer, TemporalEffectiveBatchNorm2d):
+        return y * layer.k.view(T, 1, 1, 1, 1)
+    return y
+
+
+def test_sync_batchnorm_conversion_swaps_only_inner_bns_and_keeps_api_and_outputs():
+    torch.manual_seed(0)
+    net = nn.ModuleList(
+        [
+            BatchNorm2d(C, step_mode="m"),
+            ThresholdDependentBatchNorm2d(0.5, 2.0, C),
+            TemporalEffectiveBatchNorm2d(T, C),
+            BatchNormThroughTime2d(T, C, step_mode="m"),
+        ]
     )
+    classes = [type(m) for m in net]
+    for _ in range(3):  # non-trivial running statistics
+        x = torch.randn(T, B, C, H, W) * 2 + 1
+        for layer in net:
+            layer(x)
+        reset_net(net)
+    gen = torch.Generator().manual_seed(7)
+    for bn in [net[0].bn, net[1].bn, net[2].bn, *net[3].bns]:
+        _randomise_affine(bn, gen)
+    with torch.no_grad():
+        net[2].k.copy_(torch.tensor([0.5, 1.0, 2.0, -1.0]))
+    net.eval()
+    x = torch.randn(T, B, C, H, W)
+    before = [layer(x) for layer in net]
+    reset_net(net)
+    running_means = [net[i].running_mean.clone() for i in range(3)]
+
     converted = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    assert [type(m) for m in converted] == [type(m) for m in net]
-    assert isinstance(converted[1].bn, nn.SyncBatchNorm)
-    assert all(isinstance(bn, nn.SyncBatchNorm) for bn in converted[3].bns)
-    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in (converted[1], converted[2]))
+
+    assert [type(m) for m in converted] == classes
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in converted)
+    assert all(type(m.bn) is nn.SyncBatchNorm for m in converted[:3])
+    assert all(type(bn) is nn.SyncBatchNorm for bn in converted[3].bns)
+    for layer, mean in zip(converted[:3], running_means):
+        assert layer.running_mean is layer.bn.running_mean
+        torch.testing.assert_close(layer.running_mean, mean)
+    converted[1].momentum = 0.3
+    converted[3].momentum = 0.3
+    assert converted[1].bn.momentum == 0.3 and [bn.momentum for bn in converted[3].bns] == [0.3] * T
+    for layer, y_before in zip(converted, before):
+        y = layer(x)
+        torch.testing.assert_close(y, y_before)
+        torch.testing.assert_close(y, _eval_by_hand(layer, x), rtol=1e-4, atol=1e-5)
 
 
 def test_set_step_mode_accepts_wrapped_bn_and_rejects_plain_bn():

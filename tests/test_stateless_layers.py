@@ -1,6 +1,7 @@
 """Stateless step-mode layers fold time into the batch; network helpers set modes and backends."""
 
 import copy
+import inspect
 import pickle
 
 import pytest
@@ -32,6 +33,54 @@ def test_multi_step_equals_per_step_loop(build, sample):
     y = layer(x)
     layer.step_mode = "s"
     torch.testing.assert_close(y, torch.stack([layer(xt) for xt in x]))
+
+
+# each twin built with every torch argument given positionally, off its default where torch allows it
+TWINS = [
+    ("Conv1d", (2, 4, 3, 2, 1, 2, 2, False, "reflect"), (2, 11)),
+    ("Conv2d", (2, 4, 3, 1, "same", 2, 2, False, "circular"), (2, 7, 7)),
+    ("Conv3d", (2, 4, 2, 1, 1, 1, 2, True, "replicate"), (2, 4, 4, 4)),
+    ("ConvTranspose2d", (2, 4, 3, 2, 1, 1, 2, False, 2), (2, 4, 4)),
+    ("Linear", (5, 3, False), (5,)),
+    ("MaxPool1d", (3, 2, 1, 2, False, True), (2, 9)),
+    ("MaxPool2d", (3, 2, 1, 2, False, True), (2, 9, 9)),
+    ("MaxPool3d", (2, 1, 1, 1, False, True), (2, 4, 4, 4)),
+    ("AvgPool1d", (3, 2, 1, True, False), (2, 9)),
+    ("AvgPool2d", (3, 2, 1, True, False, 5), (2, 7, 7)),
+    ("AvgPool3d", (2, 1, 1, True, False, 3), (2, 4, 4, 4)),
+    ("AdaptiveAvgPool1d", (3,), (2, 7)),
+    ("AdaptiveAvgPool2d", ((2, 3),), (2, 5, 7)),
+    ("AdaptiveAvgPool3d", ((1, 2, 2),), (2, 3, 5, 5)),
+    ("AdaptiveMaxPool2d", ((2, 3), False), (2, 5, 7)),
+    ("Flatten", (2, 3), (2, 3, 4, 5)),
+    ("Upsample", (None, 2.0, "bilinear", True), (2, 3, 3)),
+    ("Identity", (7, "ignored"), (2, 3)),
+]
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in TWINS])
+def test_twin_is_a_class_statement_with_the_torch_signature_plus_step_mode(name):
+    cls, torch_cls = getattr(layers, name), getattr(nn, name)
+    assert cls.__qualname__ == name and cls.__module__ == "snnlab.layers.stateless"
+    assert inspect.getsource(cls).startswith(f"class {name}(")
+    assert issubclass(cls, torch_cls)
+    ours = inspect.signature(cls).parameters
+    step_mode = ours["step_mode"]
+    assert (step_mode.kind, step_mode.default) == (inspect.Parameter.KEYWORD_ONLY, "s")
+    theirs = inspect.signature(torch_cls).parameters.values()
+    assert [(p.name, p.kind, p.default) for p in ours.values() if p.name != "step_mode"] == [
+        (p.name, p.kind, p.default) for p in theirs
+    ]
+
+
+@pytest.mark.parametrize(("name", "args", "sample"), TWINS)
+def test_twin_forwards_every_argument_to_torch(name, args, sample):
+    torch.manual_seed(0)
+    layer, plain = getattr(layers, name)(*args, step_mode="m"), getattr(nn, name)(*args)
+    plain.load_state_dict(layer.state_dict())
+    assert layer.extra_repr() == ", ".join(filter(None, [plain.extra_repr(), "step_mode=m"]))
+    x = torch.randn(4, 3, *sample)
+    torch.testing.assert_close(layer(x), plain(x.flatten(0, 1)).unflatten(0, (4, 3)))
 
 
 def test_wrappers_are_torch_layers_with_same_state_dict():

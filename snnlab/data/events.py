@@ -190,7 +190,8 @@ def per_class_split(targets: Sequence[int], test_fraction: float) -> tuple[list[
 class SHDDataModule(EventDataModule):
     """Spiking Heidelberg Digits: ``[T, channels]`` spike counts of 700 cochlea channels, 20 classes.
 
-    ``channels`` < 700 sums neighbouring input channels (700 → ``channels`` by integer scaling).
+    ``channels`` < 700 sums neighbouring input channels (700 → ``channels`` by integer scaling).  Other
+    arguments as :class:`EventDataModule` (``size`` is ``channels`` here).
     """
 
     reader = tonic_readers.SHD
@@ -200,31 +201,6 @@ class SHDDataModule(EventDataModule):
     num_classes = 20
 
     def __init__(
-        self,
-        data_dir: str | None = None,
-        T: int = 100,
-        time_window: float | None = None,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        download: bool = False,
-        cache: bool = True,
-        cache_dir: str | None = None,
-        channels: int = 700,
+        self, data_dir: str | None = None, *, channels: int = 700, T: int = 100, batch_size: int = 64, **kwargs: Any
     ) -> None:
-        super().__init__(
-            data_dir=data_dir,
-            T=T,
-            time_window=time_window,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            val_fraction=val_fraction,
-            seed=seed,
-            download=download,
-            cache=cache,
-            cache_dir=cache_dir,
-            size=channels,
-        )
+        super().__init__(data_dir, T=T, batch_size=batch_size, size=channels, **kwargs)

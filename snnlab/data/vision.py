@@ -142,7 +142,8 @@ class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10, ``[3, 32, 32]``, 10 classes.
 
     Training augmentation: random crop 32 with padding 4 and horizontal flip (``augment``), optionally
-    torchvision's AutoAugment CIFAR-10 policy (``autoaugment``) and Cutout of side ``cutout``.
+    torchvision's AutoAugment CIFAR-10 policy (``autoaugment``) and Cutout of side ``cutout``.  Other arguments
+    as :class:`TorchvisionDataModule`.
     """
 
     dataset_cls = datasets.CIFAR10
@@ -155,17 +156,13 @@ class CIFAR10DataModule(TorchvisionDataModule):
     def __init__(
         self,
         data_dir: str | None = None,
-        batch_size: int = 128,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        download: bool = False,
+        *,
         augment: bool = True,
         autoaugment: bool = False,
         cutout: int = 0,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(data_dir, batch_size, num_workers, pin_memory, val_fraction, seed, download)
+        super().__init__(data_dir, **kwargs)
         self.augment = augment
         self.autoaugment = autoaugment
         self.cutout = cutout

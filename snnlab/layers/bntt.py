@@ -10,10 +10,20 @@ import torch
 from torch import nn
 
 from snnlab.base import MemoryModule
-from snnlab.layers.batch_norm import NormWrapper, by_dims
+from snnlab.layers.batch_norm import BN_HYPERPARAMETERS, NormWrapper, _BatchNorm
 
 
 class _BatchNormThroughTimeNd(MemoryModule, NormWrapper):
+    """BNTT: ``self.bns[t]`` (a ``torch.nn.BatchNormXd``) normalises step ``t``.
+
+    The layer exposes the hyper-parameters its ``T`` BNs share (``num_features``, ``eps``, ``momentum``,
+    ``affine``, ``track_running_stats``; assigning one sets it on every step's BN).  Parameters and running
+    statistics are per step, so there is no single ``weight`` or ``running_mean`` to expose: use
+    ``bns[t].weight``, ``bns[t].running_mean``, ...
+    """
+
+    bn_attributes = BN_HYPERPARAMETERS
+
     def __init__(
         self,
         T: int,
@@ -25,14 +35,15 @@ class _BatchNormThroughTimeNd(MemoryModule, NormWrapper):
         step_mode: str = "s",
     ) -> None:
         super().__init__()
-        if int(T) < 1:
-            raise ValueError(f"{type(self).__name__}: T must be >= 1, got {T}")
-        self.T = int(T)
+        self.T = self.checked_steps(T)
         self.bns = nn.ModuleList(
-            self.make_bn(num_features, eps, momentum, affine, track_running_stats) for _ in range(self.T)
+            self.bn_type(num_features, eps, momentum, affine, track_running_stats) for _ in range(self.T)
         )
         self.step_mode = step_mode
         self.register_memory("t", 0)
+
+    def inner_bns(self) -> list[_BatchNorm]:
+        return list(self.bns)
 
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x, multi_step=False)
@@ -46,14 +57,23 @@ class _BatchNormThroughTimeNd(MemoryModule, NormWrapper):
         return y
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        self.check_input(x_seq, multi_step=True)
         self.check_steps(x_seq)
         return torch.stack([self.single_step_forward(x) for x in x_seq])
 
-    def extra_repr(self) -> str:
-        return f"T={self.T}, {super().extra_repr()}"
+
+class BatchNormThroughTime1d(_BatchNormThroughTimeNd):
+    """BNTT over ``[B, C]`` or ``[B, C, L]`` steps."""
+
+    dim = 1
 
 
-BatchNormThroughTime1d, BatchNormThroughTime2d, BatchNormThroughTime3d = by_dims(
-    _BatchNormThroughTimeNd, "BatchNormThroughTime", "BNTT"
-)
+class BatchNormThroughTime2d(_BatchNormThroughTimeNd):
+    """BNTT over ``[B, C, H, W]`` steps."""
+
+    dim = 2
+
+
+class BatchNormThroughTime3d(_BatchNormThroughTimeNd):
+    """BNTT over ``[B, C, D, H, W]`` steps."""
+
+    dim = 3

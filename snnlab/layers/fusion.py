@@ -13,14 +13,12 @@ from snnlab.layers.tdbn import _ThresholdDependentBatchNormNd
 _ConvNd = nn.modules.conv._ConvNd
 
 
-def _unwrap(bn: nn.Module) -> tuple[nn.modules.batchnorm._NormBase, float]:
-    """The torch BN that holds the statistics and the extra factor applied to its normalised output."""
+def _factor(bn: nn.Module) -> float:
+    """The extra factor ``bn`` applies to its normalised output; an error unless it is one affine map per channel."""
     if isinstance(bn, _ThresholdDependentBatchNormNd):
-        return bn.bn, bn.scale
-    if isinstance(bn, _BatchNormNd):
-        return bn.bn, 1.0
-    if isinstance(bn, nn.modules.batchnorm._NormBase):
-        return bn, 1.0
+        return bn.scale
+    if isinstance(bn, (_BatchNormNd, nn.modules.batchnorm._NormBase)):
+        return 1.0
     raise TypeError(
         f"fuse_conv_bn cannot fold a {type(bn).__name__}: only BatchNorm and tdBN apply one affine map per "
         "channel at inference (TEBN and BNTT vary over time)"
@@ -36,19 +34,19 @@ def fuse_conv_bn(conv: _ConvNd, bn: nn.Module) -> _ConvNd:
     """
     if not isinstance(conv, _ConvNd) or conv.transposed:
         raise TypeError(f"fuse_conv_bn expects a (non-transposed) convolution, got {type(conv).__name__}")
-    inner, factor = _unwrap(bn)
-    if inner.running_mean is None or inner.running_var is None:
+    factor = _factor(bn)  # the wrappers expose their inner BN's attributes
+    if bn.running_mean is None or bn.running_var is None:
         raise ValueError("fuse_conv_bn needs running statistics; the BN was built with track_running_stats=False")
-    if inner.num_features != conv.out_channels:
+    if bn.num_features != conv.out_channels:
         raise ValueError(
-            f"fuse_conv_bn: conv has {conv.out_channels} output channels but the BN normalises {inner.num_features}"
+            f"fuse_conv_bn: conv has {conv.out_channels} output channels but the BN normalises {bn.num_features}"
         )
-    scale = factor / torch.sqrt(inner.running_var + inner.eps)
-    shift = torch.zeros_like(scale) if inner.bias is None else inner.bias
-    if inner.weight is not None:
-        scale = scale * inner.weight
+    scale = factor / torch.sqrt(bn.running_var + bn.eps)
+    shift = torch.zeros_like(scale) if bn.bias is None else bn.bias
+    if bn.weight is not None:
+        scale = scale * bn.weight
     fused = copy.deepcopy(conv)
     bias = torch.zeros_like(scale) if conv.bias is None else conv.bias
     fused.weight = nn.Parameter(conv.weight * scale.view(-1, *([1] * (conv.weight.dim() - 1))))
-    fused.bias = nn.Parameter((bias - inner.running_mean) * scale + shift)
+    fused.bias = nn.Parameter((bias - bn.running_mean) * scale + shift)
     return fused

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import torch
 
-from snnlab.layers.batch_norm import NormWrapper, by_dims
+from snnlab.layers.batch_norm import _SingleBN
 
 
-class _ThresholdDependentBatchNormNd(NormWrapper):
+class _ThresholdDependentBatchNormNd(_SingleBN):
+    """tdBN: ``alpha`` and ``v_th`` set the output scale ``αV_th``; the other arguments and the attributes
+    (``running_mean``, ``weight``, ``momentum``, ...) are those of the wrapped ``torch.nn.BatchNormXd``.
+    """
+
     step_modes = ("m",)
 
     def __init__(
@@ -27,11 +31,9 @@ class _ThresholdDependentBatchNormNd(NormWrapper):
         track_running_stats: bool = True,
         step_mode: str = "m",
     ) -> None:
-        super().__init__()
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, step_mode=step_mode)
         self.alpha = float(alpha)
         self.v_th = float(v_th)
-        self.bn = self.make_bn(num_features, eps, momentum, affine, track_running_stats)
-        self.step_mode = step_mode
 
     @property
     def scale(self) -> float:
@@ -39,16 +41,29 @@ class _ThresholdDependentBatchNormNd(NormWrapper):
         return self.alpha * self.v_th
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        y = self.fold_bn(self.bn, x_seq)
-        if self.bn.bias is None:
+        y = super().multi_step_forward(x_seq)
+        if self.bias is None:
             return y * self.scale
-        shift = self.bn.bias.view(-1, *([1] * (x_seq.dim() - 3)))
+        shift = self.bias.view(-1, *([1] * (x_seq.dim() - 3)))
         return (y - shift) * self.scale + shift
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha:g}, v_th={self.v_th:g}, {super().extra_repr()}"
 
 
-ThresholdDependentBatchNorm1d, ThresholdDependentBatchNorm2d, ThresholdDependentBatchNorm3d = by_dims(
-    _ThresholdDependentBatchNormNd, "ThresholdDependentBatchNorm", "tdBN (multi-step only)"
-)
+class ThresholdDependentBatchNorm1d(_ThresholdDependentBatchNormNd):
+    """tdBN over ``[T, B, C]`` or ``[T, B, C, L]``."""
+
+    dim = 1
+
+
+class ThresholdDependentBatchNorm2d(_ThresholdDependentBatchNormNd):
+    """tdBN over ``[T, B, C, H, W]``."""
+
+    dim = 2
+
+
+class ThresholdDependentBatchNorm3d(_ThresholdDependentBatchNormNd):
+    """tdBN over ``[T, B, C, D, H, W]``."""
+
+    dim = 3

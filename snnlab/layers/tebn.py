@@ -9,10 +9,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from snnlab.layers.batch_norm import NormWrapper, by_dims
+from snnlab.layers.batch_norm import _SingleBN
 
 
-class _TemporalEffectiveBatchNormNd(NormWrapper):
+class _TemporalEffectiveBatchNormNd(_SingleBN):
+    """TEBN for inputs of ``T`` steps; the other arguments and the attributes (``running_mean``, ``weight``,
+    ``momentum``, ...) are those of the wrapped ``torch.nn.BatchNormXd``.
+    """
+
     step_modes = ("m",)
 
     def __init__(
@@ -25,24 +29,28 @@ class _TemporalEffectiveBatchNormNd(NormWrapper):
         track_running_stats: bool = True,
         step_mode: str = "m",
     ) -> None:
-        super().__init__()
-        if int(T) < 1:
-            raise ValueError(f"{type(self).__name__}: T must be >= 1, got {T}")
-        self.T = int(T)
-        self.bn = self.make_bn(num_features, eps, momentum, affine, track_running_stats)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, step_mode=step_mode)
+        self.T = self.checked_steps(T)
         self.k = nn.Parameter(torch.ones(self.T))
-        self.step_mode = step_mode
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
-        self.check_input(x_seq, multi_step=True)
         self.check_steps(x_seq)
-        y = self.fold_bn(self.bn, x_seq)
-        return y * self.k.view(-1, *([1] * (x_seq.dim() - 1)))
-
-    def extra_repr(self) -> str:
-        return f"T={self.T}, {super().extra_repr()}"
+        return super().multi_step_forward(x_seq) * self.k.view(-1, *([1] * (x_seq.dim() - 1)))
 
 
-TemporalEffectiveBatchNorm1d, TemporalEffectiveBatchNorm2d, TemporalEffectiveBatchNorm3d = by_dims(
-    _TemporalEffectiveBatchNormNd, "TemporalEffectiveBatchNorm", "TEBN (multi-step only)"
-)
+class TemporalEffectiveBatchNorm1d(_TemporalEffectiveBatchNormNd):
+    """TEBN over ``[T, B, C]`` or ``[T, B, C, L]``."""
+
+    dim = 1
+
+
+class TemporalEffectiveBatchNorm2d(_TemporalEffectiveBatchNormNd):
+    """TEBN over ``[T, B, C, H, W]``."""
+
+    dim = 2
+
+
+class TemporalEffectiveBatchNorm3d(_TemporalEffectiveBatchNormNd):
+    """TEBN over ``[T, B, C, D, H, W]``."""
+
+    dim = 3

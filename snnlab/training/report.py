@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-from pathlib import Path
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import lightning
