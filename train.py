@@ -1,4 +1,4 @@
-"""Train a spiking network: ``python train.py [group=option ...] [key=value ...]`` (see docs/training.md)."""
+"""Train a spiking network: ``python train.py [group=option ...] [key=value ...]`` (see README, Training)."""
 
 from snnlab.cli import train
 

@@ -35,19 +35,19 @@ def test_multi_step_equals_per_step_loop(build, sample):
     torch.testing.assert_close(y, torch.stack([layer(xt) for xt in x]))
 
 
-# each twin built with every torch argument given positionally, off its default where torch allows it
+# each twin built with every torch argument given positionally, distinct and off its default where torch allows it
 TWINS = [
-    ("Conv1d", (2, 4, 3, 2, 1, 2, 2, False, "reflect"), (2, 11)),
-    ("Conv2d", (2, 4, 3, 1, "same", 2, 2, False, "circular"), (2, 7, 7)),
-    ("Conv3d", (2, 4, 2, 1, 1, 1, 2, True, "replicate"), (2, 4, 4, 4)),
-    ("ConvTranspose2d", (2, 4, 3, 2, 1, 1, 2, False, 2), (2, 4, 4)),
+    ("Conv1d", (6, 9, 4, 2, 1, 5, 3, False, "reflect"), (6, 30)),
+    ("Conv2d", (6, 9, 4, 1, "same", 5, 3, False, "circular"), (6, 12, 12)),
+    ("Conv3d", (4, 6, 3, 1, "same", 5, 2, True, "replicate"), (4, 6, 6, 6)),
+    ("ConvTranspose2d", (6, 9, 4, 5, 1, 2, 3, False, 7), (6, 3, 3)),
     ("Linear", (5, 3, False), (5,)),
-    ("MaxPool1d", (3, 2, 1, 2, False, True), (2, 9)),
-    ("MaxPool2d", (3, 2, 1, 2, False, True), (2, 9, 9)),
-    ("MaxPool3d", (2, 1, 1, 1, False, True), (2, 4, 4, 4)),
+    ("MaxPool1d", (4, 3, 1, 2, False, True), (2, 15)),
+    ("MaxPool2d", (4, 3, 1, 2, False, True), (2, 15, 15)),
+    ("MaxPool3d", (3, 4, 1, 2, False, True), (2, 9, 9, 9)),
     ("AvgPool1d", (3, 2, 1, True, False), (2, 9)),
     ("AvgPool2d", (3, 2, 1, True, False, 5), (2, 7, 7)),
-    ("AvgPool3d", (2, 1, 1, True, False, 3), (2, 4, 4, 4)),
+    ("AvgPool3d", (3, 2, 1, True, False, 5), (2, 5, 5, 5)),
     ("AdaptiveAvgPool1d", (3,), (2, 7)),
     ("AdaptiveAvgPool2d", ((2, 3),), (2, 5, 7)),
     ("AdaptiveAvgPool3d", ((1, 2, 2),), (2, 3, 5, 5)),

@@ -44,10 +44,12 @@ def literal(value: float) -> str:
 
 
 class Expr:
-    """A symbolic ``float`` expression: arithmetic builds fully parenthesised C code.
+    """A symbolic ``float`` expression: arithmetic builds fully parenthesised code.
 
     ``symbols`` holds the free variables, so callers know which inputs an expression reads.  Truth testing
-    raises, so a formula that branches on a value (which cannot be rendered) fails loudly.
+    raises, so a formula that branches on a value (which cannot be rendered) fails loudly.  The operators are
+    spelled alike in C and Python; a subclass for another language overrides :meth:`constant` (here: a C
+    ``float`` literal).
     """
 
     __slots__ = ("code", "symbols")
@@ -56,21 +58,32 @@ class Expr:
         self.code = code
         self.symbols = symbols
 
+    @staticmethod
+    def constant(value: float) -> str:
+        """The code of the fp32 constant ``value``."""
+        return literal(value)
+
     @classmethod
     def symbol(cls, name: str) -> Expr:
         return cls(name, frozenset((name,)))
 
-    @staticmethod
-    def lift(value: Expr | float) -> Expr:
-        if isinstance(value, Expr):
+    @classmethod
+    def lift(cls, value: Expr | float) -> Expr:
+        if isinstance(value, cls):
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return Expr(literal(value))
-        raise TypeError(f"cannot use {type(value).__name__} {value!r} in a kernel expression")
+            return cls(cls.constant(value))
+        raise TypeError(f"cannot use {type(value).__name__} {value!r} in a {cls.__name__}")
+
+    @classmethod
+    def call(cls, fn: str, *args: Expr | float) -> Expr:
+        """The call ``fn(*args)``."""
+        exprs = [cls.lift(a) for a in args]
+        return cls(f"{fn}({', '.join(e.code for e in exprs)})", frozenset().union(*(e.symbols for e in exprs)))
 
     def _binary(self, op: str, other: Expr | float, reflected: bool = False) -> Expr:
-        a, b = (Expr.lift(other), self) if reflected else (self, Expr.lift(other))
-        return Expr(f"({a.code} {op} {b.code})", a.symbols | b.symbols)
+        a, b = (self.lift(other), self) if reflected else (self, self.lift(other))
+        return type(self)(f"({a.code} {op} {b.code})", a.symbols | b.symbols)
 
     def __add__(self, other: Expr | float) -> Expr:
         return self._binary("+", other)
@@ -97,18 +110,13 @@ class Expr:
         return self._binary("/", other, reflected=True)
 
     def __neg__(self) -> Expr:
-        return Expr(f"(-{self.code})", self.symbols)
+        return type(self)(f"(-{self.code})", self.symbols)
 
     def __bool__(self) -> bool:
         raise TypeError(f"a kernel formula cannot branch on the symbolic value {self.code}")
 
     def __repr__(self) -> str:
-        return f"Expr({self.code!r})"
-
-
-def _call(fn: str, *args: Expr | float) -> Expr:
-    exprs = [Expr.lift(a) for a in args]
-    return Expr(f"{fn}({', '.join(e.code for e in exprs)})", frozenset().union(*(e.symbols for e in exprs)))
+        return f"{type(self).__name__}({self.code!r})"
 
 
 class CudaOps:
@@ -116,15 +124,15 @@ class CudaOps:
 
     @staticmethod
     def exp(x: Expr) -> Expr:
-        return _call("expf", x)
+        return Expr.call("expf", x)
 
     @staticmethod
     def abs(x: Expr) -> Expr:
-        return _call("fabsf", x)
+        return Expr.call("fabsf", x)
 
     @staticmethod
     def relu(x: Expr) -> Expr:
-        return _call("fmaxf", x, 0.0)
+        return Expr.call("fmaxf", x, 0.0)
 
     @staticmethod
     def sigmoid(x: Expr) -> Expr:

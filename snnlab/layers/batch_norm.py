@@ -37,7 +37,7 @@ def _forwarded(name: str) -> property:
         for bn in self.inner_bns():
             setattr(bn, name, value)
 
-    return property(get, set_, doc=f"``{name}`` of the inner ``torch.nn.BatchNormXd``.")
+    return property(get, set_, doc=f"``{name}`` of the wrapped torch BN (read from the first, assigned to all).")
 
 
 class NormWrapper(StepModule):

@@ -14,8 +14,10 @@ from snnlab.layers.batch_norm import _SingleBN
 
 
 class _ThresholdDependentBatchNormNd(_SingleBN):
-    """tdBN: ``alpha`` and ``v_th`` set the output scale ``αV_th``; the other arguments and the attributes
-    (``running_mean``, ``weight``, ``momentum``, ...) are those of the wrapped ``torch.nn.BatchNormXd``.
+    """tdBN with output scale ``αV_th`` (``alpha``, ``v_th``).
+
+    The other arguments and the attributes (``running_mean``, ``weight``, ``momentum``, ...) are those of the
+    wrapped ``torch.nn.BatchNormXd``.
     """
 
     step_modes = ("m",)

@@ -13,8 +13,10 @@ from snnlab.layers.batch_norm import _SingleBN
 
 
 class _TemporalEffectiveBatchNormNd(_SingleBN):
-    """TEBN for inputs of ``T`` steps; the other arguments and the attributes (``running_mean``, ``weight``,
-    ``momentum``, ...) are those of the wrapped ``torch.nn.BatchNormXd``.
+    """TEBN for inputs of ``T`` steps.
+
+    The other arguments and the attributes (``running_mean``, ``weight``, ``momentum``, ...) are those of the
+    wrapped ``torch.nn.BatchNormXd``.
     """
 
     step_modes = ("m",)
