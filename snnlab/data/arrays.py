@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
@@ -25,18 +27,8 @@ class ArrayDataModule(SNNDataModule):
 
     max_value: float
 
-    def __init__(
-        self,
-        batch_size: int = 64,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        val_fraction: float = 0.1,
-        seed: int = 0,
-        test_size: int = 1000,
-        split_seed: int = 0,
-        normalize: str = "unit",
-    ) -> None:
-        super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
+    def __init__(self, test_size: int = 1000, split_seed: int = 0, normalize: str = "unit", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if normalize not in NORMALIZE:
             raise ValueError(f"{type(self).__name__}: unknown normalize {normalize!r}; valid: {NORMALIZE}")
         self.test_size = test_size

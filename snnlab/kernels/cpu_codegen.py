@@ -35,7 +35,7 @@ class PyExpr(Expr):
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(f"cannot render the non-finite constant {value} into kernel source")
-        return f"f32({np.float32(value)})"
+        return f"f32({np.float32(value)!s})"
 
 
 class NumbaOps:
