@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("layers", "neurons", "encoders"),
     ("functional", "monitor"),
     ("models",),
+    ("export", "metrics"),
     ("instantiate", "data"),
     ("training",),
     ("cli",),

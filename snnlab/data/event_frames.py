@@ -4,7 +4,8 @@ tonic's ``ToFrame`` returns int16, drops the events that carry the last timestam
 ``n_time_bins`` and fails on empty samples; a variable number of frames (``time_window``) also does
 not batch. ``EventFrames`` bins events itself with one ``np.bincount``: every event inside the
 sensor lands in exactly one bin, an empty sample gives zeros, and the output is always
-``[T, *frame_shape]`` float32 counts.
+``[T, *frame_shape]`` float32 counts.  Frames split the sample by time (equal durations) or, as
+spikingjelly's ``split_by='number'`` that the PLIF, SEW and TEBN papers use, by event count.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from tonic.functional import denoise_numpy
+
+SPLIT_BY = ("time", "number")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class EventFrames:
         time_window: frame length in µs; ``None`` splits ``[t_min, t_max]`` into ``T`` equal bins
             (the last timestamp belongs to the last bin). With a window, frames start at ``t_min`` and
             events after ``T`` windows are dropped; a shorter sample is padded with empty frames.
+        split_by: ``"time"`` (as above) or ``"number"``: in time order, each frame takes ``N // T`` of the
+            sample's ``N`` events and the last frame also the remainder (all of them when ``N < T``).
         size: output ``(H, W)`` (2-D sensors) or ``(N,)`` channels (1-D sensors); events are mapped to
             the coarser grid by integer scaling, so counts are preserved. ``None`` keeps the sensor size.
         denoise_filter_time: drop events with no neighbour event within this many µs (tonic's Denoise).
@@ -36,8 +41,13 @@ class EventFrames:
     time_window: float | None = None
     size: tuple[int, ...] | None = None
     denoise_filter_time: float | None = None
+    split_by: str = "time"
 
     def __post_init__(self) -> None:
+        if self.split_by not in SPLIT_BY:
+            raise ValueError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
+        if self.split_by == "number" and self.time_window is not None:
+            raise ValueError("time_window sets frame durations: it needs split_by='time'")
         if self.n_time_bins < 1:
             raise ValueError(f"n_time_bins must be >= 1, got {self.n_time_bins}")
         if self.time_window is not None and self.time_window <= 0:
@@ -82,6 +92,12 @@ class EventFrames:
     def _time_bins(self, t: np.ndarray) -> np.ndarray:
         if len(t) == 0:
             return t
+        if self.split_by == "number":
+            per_frame = len(t) // self.n_time_bins
+            rank = np.empty(len(t), dtype=np.int64)
+            rank[np.argsort(t, kind="stable")] = np.arange(len(t))
+            last = self.n_time_bins - 1
+            return np.minimum(rank // per_frame, last) if per_frame else np.full(len(t), last, dtype=np.int64)
         t = t - t.min()
         if self.time_window is not None:
             return (t // self.time_window).astype(np.int64)

@@ -34,11 +34,17 @@ def _size(size: int | Sequence[int] | None, dims: int) -> tuple[int, ...] | None
     return tuple(int(s) for s in size)
 
 
+def _dims(sensor_size: tuple[int, int, int]) -> int:
+    """1 for a 1-D sensor ``(N, 1, 1)``, else 2."""
+    return 1 if sensor_size[1:] == (1, 1) else 2
+
+
 class EventDataModule(SNNDataModule):
     """Shared logic of the tonic-backed modules: file check, download, frames, cache, splits.
 
     Subclasses name the ``reader`` (a class of ``tonic_readers``), the tonic class that downloads
     (``source``), the glob ``files`` that must exist under the data root and how to get them.
+    ``split_by`` is ``"time"`` (equal durations, or ``time_window``) or ``"number"`` (equal event counts).
     """
 
     time_first = True
@@ -63,6 +69,7 @@ class EventDataModule(SNNDataModule):
         cache_dir: str | None = None,
         denoise_filter_time: float | None = None,
         size: int | Sequence[int] | None = None,
+        split_by: str = "time",
     ) -> None:
         super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
         self.data_dir = data_root(data_dir)
@@ -70,10 +77,15 @@ class EventDataModule(SNNDataModule):
         self.cache = cache
         self.cache_dir = cache_dir or os.path.join(self.data_dir, "cache")
         sensor = self.reader.sensor_size
-        dims = 1 if sensor[1:] == (1, 1) else 2
-        self.frames = EventFrames(sensor, T, time_window, _size(size, dims), denoise_filter_time)
+        self.frames = EventFrames(sensor, T, time_window, _size(size, _dims(sensor)), denoise_filter_time, split_by)
         self.T = T
         self.input_shape = self.frames.frame_shape
+
+    @classmethod
+    def sample_shape(cls, size: int | Sequence[int] | None = None, **_: Any) -> tuple[int, ...]:
+        """The shape of one frame for the data config's ``size`` (other config keys are ignored; no file is read)."""
+        sensor = cls.reader.sensor_size
+        return EventFrames(sensor, 1, size=_size(size, _dims(sensor))).frame_shape
 
     def how_to_get(self) -> str:
         return "Pass download=true (config: data.download=true), or " + self.manual.format(root=self.data_dir)
@@ -204,3 +216,7 @@ class SHDDataModule(EventDataModule):
         self, data_dir: str | None = None, *, channels: int = 700, T: int = 100, batch_size: int = 64, **kwargs: Any
     ) -> None:
         super().__init__(data_dir, T=T, batch_size=batch_size, size=channels, **kwargs)
+
+    @classmethod
+    def sample_shape(cls, channels: int = 700, **_: Any) -> tuple[int, ...]:
+        return super().sample_shape(size=channels)

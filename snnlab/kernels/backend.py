@@ -1,9 +1,9 @@
 """Multi-step backends as registered components, and the choice among them.
 
 A backend implements ``multi_step(dyn, x_seq, v, theta, store_v_seq) -> (s_seq, v_last, v_seq or None)`` for
-tensors of some device types.  ``backend="auto"`` takes the first available backend in :data:`AUTO_ORDER` that
-runs on the input's device.  An explicit backend that cannot run raises with the reason and the fix: there is
-never a silent fallback.
+tensors of some device types and dtypes.  ``backend="auto"`` takes the first available backend in
+:data:`AUTO_ORDER` that runs on the input's device and dtype.  An explicit backend that cannot run raises with
+the reason and the fix: there is never a silent fallback.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class Backend:
 
     ``module`` holds its ``multi_step`` function and is imported on first use, so a backend whose optional
     dependency is missing can be listed and explained without importing it.  ``unavailable()`` gives the reason
-    it cannot run on this machine (``None`` when it can) and ``hint`` the fix.
+    it cannot run on this machine (``None`` when it can) and ``hint`` the fix.  ``dtypes`` limits the input
+    dtypes (``None``: any).
     """
 
     name: str
@@ -37,16 +38,23 @@ class Backend:
     module: str
     unavailable: Callable[[], str | None] = field(default=lambda: None)
     hint: str = ""
+    dtypes: tuple[torch.dtype, ...] | None = None
 
     def runs_on(self, x: torch.Tensor) -> bool:
-        return x.device.type in self.devices
+        return x.device.type in self.devices and (self.dtypes is None or x.dtype in self.dtypes)
 
     def check(self, x: torch.Tensor) -> None:
         """Raise unless this backend can run on ``x`` here."""
-        if not self.runs_on(x):
+        if x.device.type not in self.devices:
             raise RuntimeError(
                 f"backend {self.name!r} runs on {'/'.join(self.devices)} tensors, got a tensor on {x.device}; "
                 f"move the model or use backend='auto' (or 'torch')"
+            )
+        if not self.runs_on(x):
+            names = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
+            raise RuntimeError(
+                f"backend {self.name!r} runs on {names} tensors, got {str(x.dtype).removeprefix('torch.')}; "
+                "use backend='auto' (or 'torch')"
             )
         reason = self.unavailable()
         if reason is not None:

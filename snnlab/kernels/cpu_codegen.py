@@ -4,24 +4,34 @@ The same trick as the CUDA generator (:mod:`snnlab.kernels.codegen`): :class:`Py
 :class:`~snnlab.kernels.codegen.Expr` with fp32 constants spelled ``f32(...)`` (Numba would compute a bare Python
 float in float64), and :data:`NUMBA_OPS` the ``ops`` namespace in Numba-compilable Python.  Evaluating the
 methods of :class:`~snnlab.math.dynamics.NeuronDynamics` and the surrogate on symbols renders the formulas the
-torch backend runs into the loop template of :mod:`snnlab.kernels.multistep_cpu`.
+torch backend runs into the loop templates of :mod:`snnlab.kernels.multistep_cpu`.
+
+A module serves a *family*, the four variants of hard/soft reset × ``detach_reset`` that share everything
+else: each quantity is rendered for all four and the kernel selects one by the runtime flags ``soft`` and
+``detach``.  The rendered formulas become straight-line code with every distinct operation computed once
+(:func:`straight_line`), which keeps Numba's compile time low.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
+from string import Template
 
 import numpy as np
 
 from snnlab.kernels.codegen import Expr
-from snnlab.kernels.multistep_cpu import MODULE
+from snnlab.kernels.multistep_cpu import BACKWARD, FORWARD
 from snnlab.math.dynamics import NeuronDynamics
+from snnlab.math.surrogate import Sigmoid
 
 BLOCK = 512
-"""Neurons per block of the loops (their state buffers take ``BLOCK`` floats each)."""
+"""Neurons per block of the loops."""
+INDENT = " " * 16
+"""Indentation of the innermost loop body in the templates."""
 
 
 class PyExpr(Expr):
@@ -65,42 +75,120 @@ class NumbaOps:
 
 
 NUMBA_OPS = NumbaOps()
+MEMBERS = ((False, False), (False, True), (True, False), (True, True))
+"""The ``(soft, detach)`` flags of a family's variants, in the order of :func:`members`."""
+
+
+def family(dyn: NeuronDynamics) -> NeuronDynamics:
+    """The representative of ``dyn``'s family: hard reset (to ``dyn.v_reset``, or 0 when soft), no detach."""
+    return replace(dyn, v_reset=0.0 if dyn.v_reset is None else dyn.v_reset, detach_reset=False)
+
+
+def members(fam: NeuronDynamics) -> list[NeuronDynamics]:
+    """The four variants of a family, in :data:`MEMBERS` order."""
+    return [replace(fam, v_reset=None if soft else fam.v_reset, detach_reset=detach) for soft, detach in MEMBERS]
+
+
+def selected(values: list[PyExpr]) -> str:
+    """Code choosing ``values[k]`` (one per family member) by the runtime flags ``soft`` and ``detach``."""
+    codes = [v.code for v in values]
+
+    def pick(if_false: str, if_true: str, flag: str) -> str:
+        return if_false if if_false == if_true else f"({if_true} if {flag} else {if_false})"
+
+    return pick(pick(codes[0], codes[1], "detach"), pick(codes[2], codes[3], "detach"), "soft")
+
+
+def straight_line(targets: dict[str, str], prefix: str) -> list[str]:
+    """Statements assigning each target its expression, with every distinct operation computed once into a
+    temporary ``{prefix}{k}``.  Both arms of a selection are computed before it, so it compiles to a select."""
+    temps: dict[str, str] = {}
+    lines: list[str] = []
+
+    def visit(node: ast.expr) -> ast.expr:
+        if isinstance(node, (ast.Name, ast.Constant)) or (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "f32"
+        ):
+            return node
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, ast.expr):
+                setattr(node, name, visit(value))
+            elif isinstance(value, list):
+                setattr(node, name, [visit(v) if isinstance(v, ast.expr) else v for v in value])
+        code = ast.unparse(node)
+        if code not in temps:
+            temps[code] = f"{prefix}{len(temps)}"
+            lines.append(f"{temps[code]} = {code}")
+        return ast.Name(temps[code], ast.Load())
+
+    for target, code in targets.items():
+        lines.append(f"{target} = {ast.unparse(visit(ast.parse(code, mode='eval').body))}")
+    return lines
 
 
 @dataclass(frozen=True)
-class CpuKernelSource:
-    """The generated module of one neuron variant."""
+class KernelModule:
+    """A generated kernel module."""
 
     name: str
-    """A valid module name: the neuron kind and a digest of :attr:`source`."""
+    """A valid module name: the direction, the neuron kind and a digest of :attr:`source`."""
     source: str
-    x_in_grads: bool
-    """The input/state gradients read ``x`` (so the backward needs the saved input)."""
-    x_in_theta_grad: bool
-    """The θ gradient reads ``x`` (LIF with ``decay_input``)."""
+    x_in_grads: bool = False
+    """(Backward) the input/state gradients read ``x``, so the backward needs the saved input."""
+    x_in_theta_grad: bool = False
+    """(Backward) the θ gradient reads ``x`` (LIF with ``decay_input``)."""
+
+
+def forward_module(dyn: NeuronDynamics) -> KernelModule:
+    """The module with the ``forward`` kernel of ``dyn``'s family (any surrogate and ``detach_reset``)."""
+    return _forward_module(replace(family(dyn), surrogate=Sigmoid()))
+
+
+def backward_module(dyn: NeuronDynamics) -> KernelModule:
+    """The module with the ``backward`` kernel of ``dyn``'s family."""
+    return _backward_module(family(dyn))
+
+
+def _render(template: Template, description: str, step: dict[str, str], **fields: object) -> str:
+    body = "\n".join(INDENT + line for line in straight_line(step, "_t"))
+    return template.substitute(description=description, block=BLOCK, step=body, **fields)
+
+
+def _name(direction: str, fam: NeuronDynamics, source: str) -> str:
+    return f"snnlab_cpu_{direction}_{fam.kind}_{hashlib.sha1(source.encode()).hexdigest()[:16]}"
 
 
 @cache
-def module_source(dyn: NeuronDynamics) -> CpuKernelSource:
-    """Render ``dyn`` into the loop template: a module with ``forward`` and ``backward`` kernels."""
-    v, x, theta, h, h_prev = (PyExpr.symbol(n) for n in ("v", "x", "theta", "h", "h_prev"))
-    grad_s, grad_v, v_prev, s = (PyExpr.symbol(n) for n in ("grad_s", "grad_v", "v_prev", "s"))
-    grad_x, grad_v_prev, grad_theta = dyn.backward_step(grad_s, grad_v, h, v_prev, x, theta, NUMBA_OPS)
-    grad_theta = PyExpr.lift(0.0) if grad_theta is None else grad_theta
-    fields = {
-        "variant": repr(dyn),
-        "block": BLOCK,
-        "has_theta": dyn.has_theta,
-        "charge": dyn.charge(v, x, theta).code,
-        "fire": NUMBA_OPS.heaviside(h - dyn.v_threshold).code,
-        "reset": PyExpr.lift(dyn.reset(h, s)).code,
-        "reset_prev": PyExpr.lift(dyn.reset(h_prev, NUMBA_OPS.heaviside(h_prev - dyn.v_threshold))).code,
-        "grad_x": grad_x.code,
-        "grad_v_prev": grad_v_prev.code,
-        "grad_theta": grad_theta.code,
+def _forward_module(fam: NeuronDynamics) -> KernelModule:
+    v, x, theta, h, s = (PyExpr.symbol(n) for n in ("v", "x", "theta", "h", "s"))
+    variants = members(fam)
+    step = {
+        "h": selected([dyn.charge(v, x, theta) for dyn in variants]),
+        "s": NUMBA_OPS.heaviside(h - fam.v_threshold).code,
+        "v_next": selected([PyExpr.lift(dyn.reset(h, s)) for dyn in variants]),
     }
-    source = MODULE.substitute(fields)
-    name = f"snnlab_cpu_{dyn.kind}_{hashlib.sha1(source.encode()).hexdigest()[:16]}"
-    return CpuKernelSource(
-        name, source, "x" in grad_x.symbols | grad_v_prev.symbols, dyn.has_theta and "x" in grad_theta.symbols
+    kind = f"kind={fam.kind!r}, v_threshold={fam.v_threshold}, v_reset={fam.v_reset}, decay_input={fam.decay_input}"
+    source = _render(FORWARD, f"the forward of {kind}, hard or soft reset, any surrogate", step)
+    return KernelModule(_name("fwd", fam, source), source)
+
+
+@cache
+def _backward_module(fam: NeuronDynamics) -> KernelModule:
+    grad_s, grad_v, h, v_prev, x, theta, h_prev = (
+        PyExpr.symbol(n) for n in ("grad_s", "grad_v", "h", "v_prev", "x", "theta", "h_prev")
     )
+    variants = members(fam)
+    rebuilt = [PyExpr.lift(dyn.reset(h_prev, NUMBA_OPS.heaviside(h_prev - fam.v_threshold))) for dyn in variants]
+    grads = [dyn.backward_step(grad_s, grad_v, h, v_prev, x, theta, NUMBA_OPS) for dyn in variants]
+    grad_x, grad_v_prev, grad_theta = ([PyExpr.lift(0.0 if g[k] is None else g[k]) for g in grads] for k in range(3))
+    step = {
+        "v_prev": f"(v_first if first else {selected(rebuilt)})",
+        "grad_x": selected(grad_x),
+        "grad_v_prev": selected(grad_v_prev),
+        "grad_theta": selected(grad_theta),
+    }
+    description = f"the backward of {fam!r}, hard or soft reset, detach_reset or not"
+    source = _render(BACKWARD, description, step, has_theta=fam.has_theta)
+    x_in_grads = any("x" in a.symbols | b.symbols for a, b in zip(grad_x, grad_v_prev))
+    x_in_theta_grad = fam.has_theta and any("x" in g.symbols for g in grad_theta)
+    return KernelModule(_name("bwd", fam, source), source, x_in_grads, x_in_theta_grad)

@@ -45,6 +45,7 @@ from snnlab.layers.tebn import (
     TemporalEffectiveBatchNorm2d,
     TemporalEffectiveBatchNorm3d,
 )
+from snnlab.layers.ws_conv import Scale, ScaledWSConv2d
 
 __all__ = [
     "STEP_MODES",
@@ -81,6 +82,8 @@ __all__ = [
     "NormWrapper",
     "OTTTSequential",
     "ReplaceforGrad",
+    "Scale",
+    "ScaledWSConv2d",
     "SpikeTraceOp",
     "StepModule",
     "TemporalEffectiveBatchNorm1d",

@@ -70,11 +70,12 @@ class SpikeTraceOp(nn.Module):
 
 class OTTTSequential(nn.Sequential):
     """``nn.Sequential`` that routes ``[spike, trace]`` inputs: modules with parameters run as
-    :class:`GradwithTrace`, the others as :class:`SpikeTraceOp`; plain tensors pass through unchanged."""
+    :class:`GradwithTrace`, the others as :class:`SpikeTraceOp`, nested ``OTTTSequential`` containers route the
+    pair themselves; plain tensors pass through unchanged (so it equals ``nn.Sequential`` without OTTT neurons)."""
 
     def forward(self, x: Any) -> Any:
         for module in self:
-            if not _is_spike_trace(x):
+            if not _is_spike_trace(x) or isinstance(module, OTTTSequential):
                 x = module(x)
             elif any(True for _ in module.parameters()):
                 x = grad_with_trace(module, x[0], x[1])

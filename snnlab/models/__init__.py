@@ -3,7 +3,19 @@
 from torch import nn
 
 from snnlab import registry
-from snnlab.models import cnn, mlp, resnet, vgg  # noqa: F401  (registers the builders)
+from snnlab.models import (  # noqa: F401  (importing a family registers its builders)
+    bntt_vgg,
+    cifarnet,
+    cnn,
+    mlp,
+    ottt_vgg,
+    plif_net,
+    resnet,
+    sew_dvs,
+    sew_resnet,
+    vgg,
+    vggsnn,
+)
 from snnlab.models.blocks import NeuronFactory, default_neuron
 from snnlab.models.dropouts import DropConnect, DropoutFactory, SpikingDropout
 from snnlab.models.norms import BN, BNTT, TEBN, NeuNorm, NormFactory, TdBN

@@ -83,9 +83,17 @@ class TEBN(BN):
 @registry.register("norm", "bntt")
 @dataclass(frozen=True, kw_only=True)
 class BNTT(TEBN):
-    """BN through time: one BN per time step."""
+    """BN through time: one BN per time step; ``bias=False`` drops the learnt shift (as the BNTT reference code)."""
 
+    bias: bool = True
     classes = (layers.BatchNormThroughTime1d, layers.BatchNormThroughTime2d)
+
+    def pre(self, channels: int, dims: int = 2, residual: bool = False) -> nn.Module:
+        layer = super().pre(channels, dims, residual)
+        if not self.bias:
+            for bn in layer.bns:
+                bn.bias = None
+        return layer
 
 
 class _Unsqueeze2d(nn.Module):

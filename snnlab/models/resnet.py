@@ -8,7 +8,16 @@ import torch
 from torch import nn
 
 from snnlab import layers, registry
-from snnlab.models.blocks import NeuronFactory, conv_block, default_neuron, head, hidden_fc, image_input, width
+from snnlab.models.blocks import (
+    NeuronFactory,
+    conv_block,
+    default_neuron,
+    head,
+    hidden_fc,
+    image_input,
+    init_weights,
+    width,
+)
 from snnlab.models.dropouts import DropoutFactory
 from snnlab.models.norms import NormFactory
 
@@ -55,12 +64,20 @@ def resnet19(
     width_mult: float = 1.0,
     hidden: int = 256,
     spiking_head: bool = False,
+    stem_channels: int = 128,
+    fc_norm: bool = True,
+    init: str = "default",
 ) -> nn.Sequential:
-    """Stem conv (128) and stages of 3×128, 3×256 (stride 2), 2×512 (stride 2) basic blocks, average pool,
-    one hidden FC layer of ``hidden`` spiking units; channels scaled by ``width_mult``."""
+    """Stem conv and stages of 3×128, 3×256 (stride 2), 2×512 (stride 2) basic blocks, average pool,
+    one hidden FC layer of ``hidden`` spiking units; channels scaled by ``width_mult``.
+
+    ``stem_channels=128`` is the tdBN paper's layout; TET's code (``models/resnet_models.py``) uses 64, so its
+    first block gets a 1×1 projection shortcut.  ``fc_norm``: the norm on the hidden FC layer (TET's code has
+    none).  ``init``: a key of :data:`snnlab.models.blocks.INITS`.
+    """
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
     image_ch, hw = image_input("resnet19", input_shape)
-    in_ch = width(128, width_mult)
+    in_ch = width(stem_channels, width_mult)
     stem, hw = conv_block(image_ch, in_ch, hw, make_neuron, norm)
     blocks: list[nn.Module] = [stem]
     for channels, n_blocks, stride in ((128, 3, 1), (256, 3, 2), (512, 2, 2)):
@@ -70,10 +87,11 @@ def resnet19(
             blocks.append(block)
             in_ch, hw = out_ch, block.out_hw
     hidden = width(hidden, width_mult)
-    return nn.Sequential(
+    net = nn.Sequential(
         *blocks,
         layers.AdaptiveAvgPool2d(1, step_mode="m"),
         layers.Flatten(step_mode="m"),
-        *hidden_fc(in_ch, hidden, make_neuron, norm, dropout),
+        *hidden_fc(in_ch, hidden, make_neuron, norm, dropout, fc_norm=fc_norm),
         head(hidden, num_classes, make_neuron, spiking_head),
     )
+    return init_weights(net, init)

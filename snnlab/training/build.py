@@ -14,6 +14,7 @@ from snnlab.data.base import SNNDataModule
 from snnlab.encoders import DirectEncoder, Encoder
 from snnlab.functional import set_backend, set_step_mode
 from snnlab.instantiate import instantiate
+from snnlab.training.learning import LearningMode
 from snnlab.training.module import SNNClassifier
 
 
@@ -27,20 +28,30 @@ def output_units(num_classes: int, classifier: DictConfig) -> int:
     return num_classes * votes
 
 
-def build_model(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """The network of ``cfg``: built in step mode ``m``, then switched to ``cfg.step_mode`` and ``cfg.backend``."""
+def build_learning(cfg: DictConfig) -> LearningMode:
+    """The run's learning mode (``bptt`` for configs written before learning modes existed)."""
+    return instantiate(cfg.get("learning") or {"_target_": "bptt"}, kind="learning")
+
+
+def build_model(
+    cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int, learning: LearningMode | None = None
+) -> nn.Module:
+    """The network of ``cfg`` in the step mode it runs in (``cfg.step_mode``, or the one the learning mode needs)
+    on ``cfg.backend``, checked (and for OTTT converted to its online form) by the learning mode."""
+    learning = learning or build_learning(cfg)
+    step_mode = learning.step_mode(cfg.step_mode)
     builder = instantiate(cfg.model, kind="model")
     net = builder(
         input_shape=tuple(input_shape),
         num_classes=output_units(num_classes, cfg.classifier),
         spiking_head=cfg.classifier.spiking_head,
-        make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode="m", backend=cfg.backend),
+        make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode=step_mode, backend=cfg.backend),
         norm=instantiate(cfg.norm, kind="norm"),
         dropout=instantiate(cfg.dropout, kind="dropout"),
     )
-    set_step_mode(net, cfg.step_mode)
+    set_step_mode(net, step_mode)
     set_backend(net, cfg.backend)
-    return net
+    return learning.prepare(net)
 
 
 def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
@@ -59,7 +70,9 @@ def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
 def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     """Data module and classifier of a run; the classifier carries the resolved ``cfg`` into checkpoints."""
     datamodule: SNNDataModule = instantiate(cfg.data, kind="data")
-    net = build_model(cfg, datamodule.input_shape, datamodule.num_classes)
+    learning = build_learning(cfg)
+    learning.check_trainer(cfg.trainer)
+    net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
     scheduler = cfg.get("scheduler")
     module = SNNClassifier(
         net=net,
@@ -69,7 +82,8 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
         scheduler=instantiate(scheduler) if scheduler else None,
         loss=cfg.classifier.loss,
         readout=cfg.classifier.readout,
-        step_mode=cfg.step_mode,
+        step_mode=learning.step_mode(cfg.step_mode),
         config=OmegaConf.to_container(cfg, resolve=True),
+        learning=learning,
     )
     return datamodule, module

@@ -14,6 +14,7 @@ from snnlab import registry
 from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
 from snnlab.training import losses, readouts  # noqa: F401  (registers the losses and readouts)
+from snnlab.training.learning import BPTT, LearningMode
 
 STAGES = ("train", "val", "test", "predict")
 
@@ -33,6 +34,8 @@ class SNNClassifier(LightningModule):
             rates vs one-hot targets).
         readout: a registered ``readout``: ``"mean"`` or ``"voting"`` (see :mod:`snnlab.training.readouts`).
         step_mode: the step mode ``net`` is in.
+        learning: how a training batch becomes gradients (:mod:`snnlab.training.learning`); default BPTT.
+            A mode that steps the optimizer itself (OTTT) turns off Lightning's automatic optimization.
         config: the run's resolved config, stored in every checkpoint so evaluation rebuilds this exact model.
     """
 
@@ -47,8 +50,11 @@ class SNNClassifier(LightningModule):
         readout: str = "mean",
         step_mode: str = "m",
         config: dict[str, Any] | None = None,
+        learning: LearningMode | None = None,
     ) -> None:
         super().__init__()
+        self.learning = learning or BPTT()
+        self.automatic_optimization = self.learning.automatic_optimization
         self.loss_fn = registry.get("loss", loss)
         self.readout_fn = registry.get("readout", readout)
         self.net = net
@@ -75,8 +81,11 @@ class SNNClassifier(LightningModule):
         scores = self(x)
         return self.loss_fn(scores, y), scores
 
-    def _step(self, batch: Batch, stage: str) -> torch.Tensor:
-        loss, scores = self.compute_loss(batch)
+    def _step(self, batch: Batch, stage: str, batch_idx: int = 0) -> torch.Tensor:
+        if stage == "train":
+            loss, scores = self.learning.training_step(self, batch, batch_idx)
+        else:
+            loss, scores = self.compute_loss(batch)
         y = batch[1]
         acc = self.acc[f"{stage}_acc"]
         acc(scores, y)
@@ -87,7 +96,13 @@ class SNNClassifier(LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
-        return self._step(batch, "train")
+        return self._step(batch, "train", batch_idx)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.learning.on_before_optimizer_step(self, optimizer)
+
+    def on_train_epoch_end(self) -> None:
+        self.learning.on_train_epoch_end(self)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._step(batch, "val")
