@@ -100,8 +100,8 @@ def plot(df: pd.DataFrame, out_png: Path, metric: str = "test_acc") -> None:
     ax.set_xlabel(f"{metric} (mean ± std over seeds)")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    fixed = " ".join(f"{k}={v}" for k, v in constant.items()) or "no constant overrides"
-    ax.set_title(textwrap.fill(fixed, 90), fontsize=9)
+    fixed = " ".join(f"{k}={v}" for k, v in constant.items()) or "none"
+    ax.set_title(textwrap.fill(f"same in every run: {fixed}", 100), fontsize=9)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)

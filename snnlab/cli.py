@@ -1,23 +1,137 @@
-"""Command-line entry points: ``train`` (Hydra app over ``conf/``), ``evaluate`` and ``list``."""
+"""Command-line entry points: ``train`` (Hydra app over ``conf/``), ``evaluate`` and ``list``.
+
+A user error (a bad value, a missing or unreadable file) prints one line and exits with code 2 before anything is
+written: no traceback (``HYDRA_FULL_ERROR=1`` shows it) and no run folder left behind.  The root keys are checked
+before the training stack is imported; every other value where it is consumed, while the run is built.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
+import shutil
+import sys
+import warnings
 from pathlib import Path
+from typing import Any, NoReturn
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from snnlab.instantiate import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+EXIT_USER_ERROR = 2
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OmegaConfBaseException)
+MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")
+"""Strategies (name prefixes) that run one process per device."""
+THIRD_PARTY_NOTICES = ("💡 Tip:", "Trainer already configured with model summary callbacks")
+"""Lightning log lines that advertise or restate the config: dropped from the console."""
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def train(cfg: DictConfig) -> float:
     """``python train.py [overrides]``: one training run; returns the optimized metric to sweepers."""
-    from snnlab.training import train as run_train
+    out_dir = Path(cfg.paths.output_dir)
+    try:
+        check_root(cfg)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            check_multirun(cfg, HydraConfig.get().launcher)
+        from snnlab.training.run import execute, prepare
 
-    return run_train(cfg)
+        quiet_third_party()
+        run = prepare(cfg)
+    except USER_ERRORS as e:
+        remove_unstarted(out_dir)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # the sweeper decides (Optuna counts a failed trial)
+        fail(e)
+    return execute(run)
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print a user error as one message and exit with code 2 (re-raise it under ``HYDRA_FULL_ERROR=1``)."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"error: {error}\n(HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def check_root(cfg: DictConfig) -> None:
+    """The root keys that no constructor consumes first, checked before the training stack is imported."""
+    T, seed, step_mode, ckpt = cfg.T, cfg.seed, cfg.step_mode, cfg.get("ckpt_path")
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ConfigError(f"T={T!r}: must be a positive integer (the number of time steps)")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed={seed!r}: must be an integer, or null for an unseeded run")
+    if step_mode not in ("s", "m"):
+        raise ConfigError(f"step_mode={step_mode!r}: must be 'm' (whole [T, B, ...] sequences) or 's' (step by step)")
+    if ckpt is not None and not Path(str(ckpt)).is_file():
+        raise ConfigError(f"ckpt_path={str(ckpt)!r}: no such file (resume from <run>/checkpoints/last.ckpt)")
+
+
+def multi_process(trainer: DictConfig) -> bool:
+    """Whether the trainer starts one process per device (a DDP-like strategy on more than one device)."""
+    one = trainer.get("devices", 1) in (1, "1") and trainer.get("num_nodes", 1) == 1
+    return str(trainer.get("strategy", "auto")).startswith(MULTI_PROCESS) and not one
+
+
+def check_multirun(cfg: DictConfig, launcher: DictConfig) -> None:
+    """A local multirun cannot host jobs that start processes of their own (each would re-run the sweep)."""
+    if multi_process(cfg.trainer) and not str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        t = cfg.trainer
+        raise ConfigError(
+            f"trainer.strategy={t.get('strategy')!r} with trainer.devices={t.get('devices')!r}: a -m multirun cannot "
+            "start a process per device here. Run the configurations one at a time, or sweep on a cluster with "
+            "hydra/launcher=submitit_slurm (tasks per node = devices; README, Multi-GPU and clusters)"
+        )
+
+
+class MultirunGuard(Callback):
+    """Hydra callback: rejects a multirun of multi-process (DDP) jobs before any job or folder is created."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_multirun(config, config.hydra.launcher)
+        except ConfigError as e:
+            fail(e)
+
+
+def remove_unstarted(out_dir: Path) -> None:
+    """Delete the run folder Hydra made for a run that never started (it holds only Hydra's files), and the empty
+    folders above it inside the working directory.  Only the first process does it."""
+    rank = next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if k in os.environ), "0")
+    if rank != "0" or not out_dir.is_dir() or any(p.name != ".hydra" and p.suffix != ".log" for p in out_dir.iterdir()):
+        return
+    shutil.rmtree(out_dir)
+    cwd = Path.cwd().resolve()
+    for parent in out_dir.resolve().parents:
+        if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+            break
+        parent.rmdir()
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(THIRD_PARTY_NOTICES)
+
+
+def quiet_third_party() -> None:
+    """Each log line once and no advertising: Lightning's records go to the root handlers (Hydra's console) only,
+    without its product tips; a torch deprecation warning that Lightning triggers is hidden."""
+    root = logging.getLogger()
+    if root.handlers:
+        logging.getLogger("lightning").handlers.clear()
+    for handler in root.handlers or logging.getLogger("lightning").handlers:
+        if not any(isinstance(f, _DropNotices) for f in handler.filters):
+            handler.addFilter(_DropNotices())
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
 
 
 def evaluate(argv: list[str] | None = None) -> dict:
@@ -29,7 +143,11 @@ def evaluate(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     from snnlab.training import evaluate as run_evaluate
 
-    metrics = run_evaluate(args.run_dir, args.ckpt, args.accelerator)
+    quiet_third_party()
+    try:
+        metrics = run_evaluate(args.run_dir, args.ckpt, args.accelerator)
+    except USER_ERRORS as e:
+        fail(e)
     print(json.dumps(metrics, indent=2))
     return metrics
 
@@ -49,7 +167,7 @@ def list_components() -> None:
         group = CONFIG_DIR / kind
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml"))) if group.is_dir() else ""
         table.add_row(kind, ", ".join(registry.names(kind)), options)
-    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in registry.kinds()):
+    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in [*registry.kinds(), "hydra"]):
         table.add_row(
             f"[dim]{group.name}[/dim]",
             "[dim](import paths)[/dim]",

@@ -6,13 +6,16 @@ The other keys are the target's keyword arguments; ``_partial_: true`` gives a f
 
 A value the target rejects raises :class:`ConfigError`, whose message starts with the config key and the value
 (``neuron.v_threshold='abc': LIF: v_threshold must be a real number, got 'abc'``): the constructor says what is
-wrong, the group boundary here says where it was set.  Factories (``_partial_``) do the same when called.
+wrong, the group boundary here says where it was set.  Where several groups meet (a model builder calls the neuron,
+norm and dropout factories), :func:`config_error_in` finds the group whose target raised.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Mapping
+import traceback
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import hydra.utils
@@ -29,9 +32,34 @@ class ConfigError(ValueError):
     """A config value that its consumer rejected; the message names the key, the value and what is valid."""
 
 
-def culprits(node: Mapping[str, Any], error: BaseException) -> list[str]:
-    """The keys of ``node`` that ``error`` most likely points at: named in its message, else whose value it quotes,
-    else (for a division by zero) the zero-valued ones."""
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (int, float, str)) and not isinstance(value, bool)
+
+
+def target_of(node: Mapping[str, Any], kind: str | None = None) -> Any:
+    """The class or function a node's ``_target_`` names; ``None`` when it names none."""
+    try:
+        return hydra.utils.get_object(target_path(str(node["_target_"]), kind))
+    except Exception:
+        return None
+
+
+def annotations(target: Any) -> dict[str, str]:
+    """The parameter annotations of a function, or of every ``__init__`` of a class and its bases, as text."""
+    functions = [c.__init__ for c in reversed(target.__mro__)] if isinstance(target, type) else [target]
+    found: dict[str, str] = {}
+    for function in functions:
+        try:
+            params = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        found.update({p.name: str(p.annotation) for p in params if p.annotation is not p.empty})
+    return found
+
+
+def culprits(node: Mapping[str, Any], error: BaseException, target: Any = None) -> list[str]:
+    """The keys of ``node`` that ``error`` points at: named in its message; else whose value it quotes (the longest
+    such value); else the zero ones for a division by zero, or the strings where ``target`` takes no string."""
     message = str(error)
     keys = [k for k in node if k != "_partial_"]
     named = [k for k in keys if k != "_target_" and re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", message)]
@@ -40,42 +68,56 @@ def culprits(node: Mapping[str, Any], error: BaseException) -> list[str]:
     quoted = [
         k
         for k in keys
-        if isinstance(node[k], (int, float, str)) and not isinstance(node[k], bool) and str(node[k])
-        if re.search(rf"(?<![\w.-]){re.escape(str(node[k]))}(?![\w.])", message)
+        if _scalar(node[k]) and str(node[k]) and re.search(rf"(?<![\w.-]){re.escape(str(node[k]))}(?![\w.])", message)
     ]
-    if quoted or not isinstance(error, ArithmeticError):
-        return quoted
-    return [k for k in keys if node[k] == 0 and not isinstance(node[k], bool)]
+    if quoted:
+        longest = max(len(str(node[k])) for k in quoted)
+        return [k for k in quoted if len(str(node[k])) == longest]
+    if isinstance(error, ArithmeticError):
+        zeros = [k for k in keys if _scalar(node[k]) and node[k] == 0]
+        return [k for k in zeros if isinstance(node[k], int)] or zeros
+    if re.search(r"\bstr\b", message):  # a string where a number belongs
+        expected = annotations(target) if target is not None else {}
+        return [k for k in keys if k != "_target_" and isinstance(node[k], str) and "str" not in expected.get(k, "")]
+    return []
 
 
-def config_error(path: str, node: Mapping[str, Any], error: BaseException) -> ConfigError:
+def config_error(path: str, node: Mapping[str, Any], error: BaseException, target: Any = None) -> ConfigError:
     """``error`` as a :class:`ConfigError` prefixed with ``path.key=value`` (or ``path`` and its target)."""
     if isinstance(error, ConfigError):
         return error
-    keys = culprits(node, error)
-    if keys:
-        where = ", ".join(f"{path}.{k}={node[k]!r}" for k in keys)
-    else:
-        where = f"{path} ({node.get('_target_', '?')})"
+    keys = culprits(node, error, target)
+    where = ", ".join(f"{path}.{k}={node[k]!r}" for k in keys) or f"{path} ({node.get('_target_')})"
     text = str(error) if isinstance(error, (ValueError, TypeError)) else f"{type(error).__name__}: {error}"
     return ConfigError(f"{where}: {text}")
 
 
-class CheckedFactory:
-    """A ``_partial_`` target that reports a rejected argument like :func:`instantiate` does."""
+def raised_in(error: BaseException, target: Any) -> int:
+    """How deep in ``error``'s traceback ``target`` (a class's method or a function) ran; -1 if it did not."""
+    code = getattr(target, "__code__", None)
+    depth = -1
+    for i, (frame, _) in enumerate(traceback.walk_tb(error.__traceback__)):
+        owner = frame.f_locals.get("self")
+        if frame.f_code is code or (isinstance(target, type) and isinstance(owner, target)):
+            depth = i
+    return depth
 
-    def __init__(self, factory: Any, path: str, node: Mapping[str, Any]) -> None:
-        self.factory = factory
-        self.path = path
-        self.node = node
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self.factory(*args, **kwargs)
-        except ConfigError:
-            raise
-        except CONSTRUCTOR_ERRORS as e:
-            raise config_error(self.path, self.node, e) from e
+def config_error_in(
+    cfg: DictConfig, groups: Sequence[str], error: BaseException, default: str | None = None
+) -> ConfigError | None:
+    """``error`` as a :class:`ConfigError` of the one of ``groups`` (config keys) it comes from: the group whose
+    target ran deepest in its traceback, else the first whose values it names, else ``default`` (``None``: no
+    error).  For errors raised where several groups meet (a model builder calls the neuron, norm, dropout
+    factories)."""
+    if isinstance(error, ConfigError):
+        return error
+    nodes = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups if isinstance(cfg.get(g), DictConfig)}
+    targets = {g: target_of(values, g) for g, values in nodes.items()}
+    depths = {g: raised_in(error, t) for g, t in targets.items() if t is not None}
+    group = max(depths, key=depths.get) if depths and max(depths.values()) >= 0 else None
+    group = group or next((g for g, values in nodes.items() if culprits(values, error, targets[g])), default)
+    return config_error(group, nodes.get(group, {}), error, targets.get(group)) if group else None
 
 
 def target_path(target: str, kind: str | None = None) -> str:
@@ -108,10 +150,10 @@ def instantiate(node: Mapping[str, Any] | DictConfig, kind: str | None = None, *
     except CONSTRUCTOR_ERRORS as e:
         error = e
     else:
-        return CheckedFactory(built, path, node) if node.get("_partial_") else built
+        return built
     if isinstance(error, ConfigError):
         raise error
-    raise config_error(path, node, error) from error
+    raise config_error(path, node, error, target_of(node, kind)) from error
 
 
 def instantiate_dict(nodes: Mapping[str, Any] | DictConfig | None, kind: str | None = None) -> list[Any]:

@@ -193,3 +193,27 @@ def write_shd(root: Path, n_train: int = 40, n_test: int = 20, n_spikes: int = 1
             f["labels"] = (np.arange(n) % 20).astype(np.uint16)
             f["extra/keys"] = np.array([f"word{i}".encode() for i in range(20)])
             f["extra/speaker"] = (np.arange(n) % 5).astype(np.uint16)
+
+
+# ---------------------------------------------------------------- ImageFolder (ImageNet)
+
+
+def write_imagefolder(
+    root: Path,
+    name: str = "imagenet",
+    classes: int = 3,
+    per_class: int = 2,
+    size: tuple[int, int] = (40, 30),
+    seed: int = 0,
+) -> None:
+    """``<root>/<name>/{train,val}/n<8 digits>/<k>.JPEG``: random RGB JPEGs of ``size`` (width, height)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        for c in range(classes):
+            folder = root / name / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            for k in range(per_class):
+                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{k}.JPEG", format="JPEG")

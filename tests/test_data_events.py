@@ -112,6 +112,30 @@ def test_frames_denoise_drops_isolated_events() -> None:
     assert EventFrames((34, 34, 2), 2, denoise_filter_time=1000)(ev).sum() == 1
 
 
+def test_frames_split_by_number_hand_count() -> None:
+    # 10 events, T=3: frames of 10 // 3 = 3 events in time order, the last frame also takes the remainder
+    rows = [(t, 0, 100 * t, t % 2) for t in range(10)]
+    rows[2], rows[7] = rows[7], rows[2]  # not sorted in the file: frames follow the timestamps
+    frames = EventFrames((34, 34, 2), 3, split_by="number")(events(rows))
+    assert frames.sum((1, 2, 3)).tolist() == [3, 3, 4]
+    assert frames[0, :, 0].nonzero().tolist() == [[0, 0], [0, 2], [1, 1]]  # (p, x) of the events at t=0, 100, 200
+    assert frames[1, :, 0].nonzero().tolist() == [[0, 4], [1, 3], [1, 5]]
+    assert frames[2, :, 0].nonzero().tolist() == [[0, 6], [0, 8], [1, 7], [1, 9]]
+
+
+def test_frames_split_by_number_fewer_events_than_frames() -> None:
+    frames = EventFrames((34, 34, 2), 5, split_by="number")(events([(1, 1, 0, 1), (2, 2, 9, 0)]))
+    assert frames.sum((1, 2, 3)).tolist() == [0, 0, 0, 0, 2]  # spikingjelly: every event in the last frame
+    assert EventFrames((34, 34, 2), 5, split_by="number")(events([])).sum() == 0
+
+
+def test_frames_split_by_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="split_by must be one of"):
+        EventFrames((34, 34, 2), 2, split_by="count")
+    with pytest.raises(ValueError, match="time_window .* needs split_by='time'"):
+        EventFrames((34, 34, 2), 2, time_window=100.0, split_by="number")
+
+
 # ---------------------------------------------------------------- data modules
 
 
@@ -282,3 +306,26 @@ def test_download_flag_reaches_tonic(tmp_path: Path) -> None:
     NMNISTDataModule(str(tmp_path), T=4).prepare_data()  # download=False: does nothing
     with pytest.raises(AssertionError, match="network access attempted"):
         NMNISTDataModule(str(tmp_path), T=4, download=True).prepare_data()
+
+
+@pytest.mark.parametrize(
+    ("module", "kwargs", "shape"),
+    [
+        (NMNISTDataModule, {}, (2, 34, 34)),
+        (DVSGestureDataModule, {"size": 32}, (2, 32, 32)),
+        (CIFAR10DVSDataModule, {"size": [24, 16]}, (2, 24, 16)),
+        (SHDDataModule, {"channels": 70}, (70,)),
+    ],
+)
+def test_sample_shape_from_the_class_matches_the_module(tmp_path: Path, module, kwargs, shape) -> None:
+    assert module.sample_shape(**kwargs, T=3, batch_size=2) == shape  # other config keys are ignored
+    assert module(str(tmp_path), T=3, **kwargs).input_shape == shape
+
+
+def test_module_frames_split_by_number(tmp_path: Path) -> None:
+    written = write_nmnist(tmp_path, per_class=1, n_events=50)
+    dm = NMNISTDataModule(str(tmp_path), T=4, split_by="number", cache=False)
+    dm.setup()
+    frames, _ = dm.test_set[0]
+    assert frames.sum((1, 2, 3)).tolist() == [12, 12, 12, 14]
+    assert frames.sum() == len(written["Test"][0])

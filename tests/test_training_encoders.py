@@ -44,3 +44,42 @@ def test_unknown_and_bad_t() -> None:
         create_encoder("rank", 4)
     with pytest.raises(ValueError, match="T must be a positive integer"):
         create_encoder("direct", 0)
+
+
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def cifar_like(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw intensities ``[n, 3, 2, 2]`` on a grid over [0, 1] and their CIFAR normalisation."""
+    raw = torch.linspace(0.0, 1.0, 12).view(1, 3, 2, 2).expand(n, -1, -1, -1)
+    mean, std = torch.tensor(CIFAR_MEAN).view(3, 1, 1), torch.tensor(CIFAR_STD).view(3, 1, 1)
+    return raw, (raw - mean) / std
+
+
+def test_poisson_rates_equal_intensities_of_normalised_images() -> None:
+    torch.manual_seed(0)
+    raw, x = cifar_like(4000)
+    assert (x < 0).float().mean() > 0.4  # clipping the normalised image would silence these pixels
+    s = registry.build("encoder", "poisson", T=4, mean=CIFAR_MEAN, std=CIFAR_STD)(x)
+    assert set(s.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(s.mean((0, 1)), raw[0], atol=0.02, rtol=0)
+
+
+def test_signed_poisson_codes_the_input_as_given() -> None:
+    torch.manual_seed(0)
+    x = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.4, 1.2]).expand(5000, 6)
+    s = registry.build("encoder", "poisson", T=4, signed=True, rescale=2.0, mean=CIFAR_MEAN, std=CIFAR_STD)(x)
+    assert set(s.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    assert ((s * x.sign()) >= 0).all()  # spikes carry the sign of the pixel
+    torch.testing.assert_close(s.abs().mean((0, 1)), (x[0].abs() / 2).clamp(max=1), atol=0.02, rtol=0)
+
+
+def test_latency_undoes_the_normalisation() -> None:
+    raw, x = cifar_like(1)
+    s = registry.build("encoder", "latency", T=12, mean=CIFAR_MEAN, std=CIFAR_STD)(x)
+    torch.testing.assert_close(s, create_encoder("latency", 12)(raw))
+
+
+def test_mean_and_std_come_together() -> None:
+    with pytest.raises(ValueError, match="give both mean and std, or neither"):
+        registry.build("encoder", "poisson", T=2, mean=CIFAR_MEAN)

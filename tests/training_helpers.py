@@ -10,12 +10,10 @@ from omegaconf import DictConfig
 
 from snnlab.cli import CONFIG_DIR
 
-# A tiny digits run: small cnn, T=2, small batches, no progress bar or model summary.
+# A tiny digits run: small batches, T=2, no progress bar or model summary.
 FAST = [
     "data=digits",
     "data.batch_size=16",
-    "model.channels=[4,8]",
-    "model.hidden=16",
     "T=2",
     "callbacks.progress=null",
     "callbacks.model_summary=null",
@@ -23,9 +21,12 @@ FAST = [
     "+trainer.enable_model_summary=false",
     "trainer.accelerator=cpu",
 ]
+TINY_CNN = ["model.channels=[4,8]", "model.hidden=16"]
+"""The default cnn, small; left out when the overrides pick another model."""
 
 
 def compose_run(output_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The ``train`` config with :data:`FAST` settings, writing into ``output_dir``."""
+    """The ``train`` config with :data:`FAST` settings (and :data:`TINY_CNN`), writing into ``output_dir``."""
+    model = [] if any(o.startswith("model=") for o in overrides) else TINY_CNN
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=[*FAST, f"paths.output_dir={output_dir}", *overrides])
+        return compose("train", overrides=[*FAST, *model, f"paths.output_dir={output_dir}", *overrides])

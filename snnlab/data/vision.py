@@ -16,7 +16,7 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from snnlab import registry
-from snnlab.data.base import SNNDataModule, data_root, require_files
+from snnlab.data.base import SNNDataModule, data_root, require_files, unreadable_files
 
 
 class Cutout(torch.nn.Module):
@@ -92,12 +92,17 @@ class TorchvisionDataModule(SNNDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        require_files(self.data_dir, self.files, self.dataset_cls.__name__, self.how_to_get())
-        full = self.dataset_cls(self.data_dir, train=True, download=False)
+        name = self.dataset_cls.__name__
+        require_files(self.data_dir, self.files, name, self.how_to_get())
+        try:
+            full = self.dataset_cls(self.data_dir, train=True, download=False)
+            test = self.dataset_cls(self.data_dir, train=False, download=False, transform=self.eval_transform())
+        except Exception as e:  # torchvision asserts on bad headers, raises on short or unpicklable files
+            raise unreadable_files(name, self.data_dir, e, self.how_to_get()) from e
         train, val = self.split_train_val(full)
         self.train_set = Transformed(train, self.train_transform())
         self.val_set = Transformed(val, self.eval_transform())
-        self.test_set = self.dataset_cls(self.data_dir, train=False, download=False, transform=self.eval_transform())
+        self.test_set = test
 
 
 def _idx_files(name: str) -> tuple[str, ...]:

@@ -61,7 +61,7 @@ def pool2(hw: tuple[int, int], kind: str = "max", ceil_mode: bool = True) -> tup
     papers' reference code does (34 → 17 → 8).
     """
     if kind not in POOLS:
-        raise ValueError(f"unknown pooling {kind!r}; valid: {sorted(POOLS)}")
+        raise ValueError(f"unknown pooling {kind!r}; valid: {', '.join(POOLS)}")
     rnd = 1 if ceil_mode else 0
     return POOLS[kind](2, ceil_mode=ceil_mode, step_mode="m"), ((hw[0] + rnd) // 2, (hw[1] + rnd) // 2)
 
@@ -127,7 +127,7 @@ INITS: dict[str, Callable[[nn.Module], None]] = {
 def init_weights(net: nn.Module, scheme: str) -> nn.Module:
     """Apply the weight initialisation ``scheme`` (a key of :data:`INITS`) to ``net``; returns ``net``."""
     if scheme not in INITS:
-        raise ValueError(f"unknown init {scheme!r}; valid: {sorted(INITS)}")
+        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
     net.apply(INITS[scheme])
     return net
 
@@ -150,7 +150,7 @@ class SEWBlock(nn.Module):
     def __init__(self, residual: nn.Module, connect: str = "ADD", shortcut: nn.Module | None = None) -> None:
         super().__init__()
         if connect not in CONNECTS:
-            raise ValueError(f"unknown SEW connect function {connect!r}; valid: {sorted(CONNECTS)}")
+            raise ValueError(f"unknown SEW connect function {connect!r}; valid: {', '.join(CONNECTS)}")
         self.residual = residual
         self.shortcut = shortcut or layers.Identity(step_mode="m")
         self.connect = connect

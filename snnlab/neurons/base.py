@@ -32,7 +32,9 @@ class BaseNode(MemoryModule):
             ``{"name": ..., **params}``; default ``sigmoid(alpha=4)``.
         detach_reset: detach the spike in the reset path.
         step_mode: ``"s"`` (one ``[B, ...]`` step per call) or ``"m"`` (``[T, B, ...]`` per call).
-        backend: multi-step backend, ``"torch"``, ``"cupy"`` or ``"auto"`` (see :mod:`snnlab.kernels`).
+        backend: multi-step backend: ``"auto"`` (default: the fused ``cupy`` kernels for CUDA tensors when CuPy
+            works, the fused ``cpu`` kernels for CPU tensors, ``torch`` otherwise), ``"torch"`` (the reference
+            loop), ``"cpu"`` or ``"cupy"`` (see :mod:`snnlab.kernels`).
         store_v_seq: in mode ``m``, keep every step's membrane potential in ``v_seq`` (``[T, B, ...]``).
     """
 
@@ -46,7 +48,7 @@ class BaseNode(MemoryModule):
         surrogate: SurrogateSpec = None,
         detach_reset: bool = False,
         step_mode: str = "s",
-        backend: str = "torch",
+        backend: str = "auto",
         store_v_seq: bool = False,
     ) -> None:
         super().__init__()

@@ -90,7 +90,9 @@ class SNNClassifier(LightningModule):
         acc = self.acc[f"{stage}_acc"]
         acc(scores, y)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step, batch_size=len(y))
+        self.log(
+            f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=on_step, batch_size=len(y), sync_dist=True
+        )
         self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
         return loss
 
@@ -126,7 +128,7 @@ class SNNClassifier(LightningModule):
         self.monitor = None
         self.firing_rates[stage] = rates
         for name, rate in rates.items():
-            self.log(f"{stage}/rate/{name}", rate, on_epoch=True)
+            self.log(f"{stage}/rate/{name}", rate, on_epoch=True, sync_dist=True)
 
     def on_validation_epoch_start(self) -> None:
         self._start_monitor()

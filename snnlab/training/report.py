@@ -1,4 +1,4 @@
-"""What a finished run leaves for people: ``summary.json``, ``curves.png`` and a short table on the console."""
+"""What a run leaves for people: ``summary.json``, ``curves.png``, a short table on the console, the model table."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import lightning
 import matplotlib
 import pandas as pd
 import torch
+from lightning.pytorch.callbacks import RichModelSummary
+from lightning.pytorch.utilities.model_summary import get_formatted_model_size, get_human_readable_count
+from rich import get_console
 from rich.console import Console
 from rich.table import Table
 
@@ -45,17 +48,14 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     path.write_text(json.dumps({**summary, "versions": versions(), "git_commit": git_commit()}, indent=2))
 
 
-def plot_curves(metrics_csv: Path, out_png: Path) -> bool:
-    """Loss and accuracy per epoch (train and val) from a CSVLogger file; ``False`` when there is nothing."""
-    if not metrics_csv.is_file():
+def plot_curves(history: list[dict[str, float]], out_png: Path) -> bool:
+    """Loss and accuracy per epoch (train and val) from a run's history rows; ``False`` when there is nothing."""
+    if not history:
         return False
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    df = pd.read_csv(metrics_csv)
-    if "epoch" not in df:
-        return False
-    epochs = df.groupby("epoch").mean(numeric_only=True)
+    epochs = pd.DataFrame(history).groupby("epoch").last()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "acc")):
         for stage in ("train", "val"):
@@ -73,11 +73,49 @@ def plot_curves(metrics_csv: Path, out_png: Path) -> bool:
 
 
 def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
-    """A rich table of the headline numbers of a run."""
+    """A rich table of the headline numbers of a run, then its folder on a line of its own (never cut)."""
+    console = console or Console()
     table = Table(title="snnlab run", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    for key in ("test_acc", "best_val_acc", "params", "wall_time_s", "train_samples_per_s", "output_dir"):
+    keys = ["status", "test_acc", "best_val_acc", "epochs", "params", "wall_time_s", "train_samples_per_s"]
+    for key in keys:
         value = summary.get(key)
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    (console or Console()).print(table)
+        if value is not None:
+            table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"run folder: {summary.get('output_dir')}", soft_wrap=True, highlight=False, markup=False)
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's rich parameter table, without the FLOPs column and total when no FLOPs were counted (Lightning
+    counts them only for a module with an ``example_input_array``)."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
+        columns = [(name, values) for name, values in summary_data if name != "FLOPs" or total_flops]
+        for name, _ in columns:
+            table.add_column(name, justify="right" if name in ("Params", "FLOPs") else "left")
+        for row in zip(*(values for _, values in columns)):
+            table.add_row(*row)
+        console = get_console()
+        console.print(table)
+        count = get_human_readable_count
+        lines = [
+            f"Trainable params: {count(trainable_parameters)}",
+            f"Non-trainable params: {count(total_parameters - trainable_parameters)}",
+            f"Total params: {count(total_parameters)}",
+            f"Total estimated model params size (MB): {get_formatted_model_size(model_size)}",
+        ]
+        if total_flops:
+            lines.append(f"Total FLOPs: {count(total_flops)}")
+        console.print("\n".join(lines), highlight=False)
