@@ -24,11 +24,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from snnlab import registry
 from snnlab.instantiate import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXIT_USER_ERROR = 2
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OmegaConfBaseException)
+USER_ERRORS = (ValueError, TypeError, OSError, OmegaConfBaseException)
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")
 """Strategies (name prefixes) that run one process per device."""
 THIRD_PARTY_NOTICES = ("💡 Tip:", "Trainer already configured with model summary callbacks")
@@ -39,17 +40,22 @@ THIRD_PARTY_NOTICES = ("💡 Tip:", "Trainer already configured with model summa
 def train(cfg: DictConfig) -> float:
     """``python train.py [overrides]``: one training run; returns the optimized metric to sweepers."""
     out_dir = Path(cfg.paths.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    try:
+        if multirun:
+            check_multirun(cfg, HydraConfig.get().launcher)
+    except ConfigError as e:
+        remove_unstarted(out_dir)
+        fail(e)
     try:
         check_root(cfg)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            check_multirun(cfg, HydraConfig.get().launcher)
         from snnlab.training.run import execute, prepare
 
         quiet_third_party()
         run = prepare(cfg)
     except USER_ERRORS as e:
         remove_unstarted(out_dir)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if multirun:
             raise  # the sweeper decides (Optuna counts a failed trial)
         fail(e)
     return execute(run)
@@ -64,7 +70,7 @@ def fail(error: BaseException) -> NoReturn:
 
 
 def check_root(cfg: DictConfig) -> None:
-    """The root keys that no constructor consumes first, checked before the training stack is imported."""
+    """The root keys, checked before the training stack is imported (they reach many constructors)."""
     T, seed, step_mode, ckpt = cfg.T, cfg.seed, cfg.step_mode, cfg.get("ckpt_path")
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ConfigError(f"T={T!r}: must be a positive integer (the number of time steps)")
@@ -72,6 +78,9 @@ def check_root(cfg: DictConfig) -> None:
         raise ConfigError(f"seed={seed!r}: must be an integer, or null for an unseeded run")
     if step_mode not in ("s", "m"):
         raise ConfigError(f"step_mode={step_mode!r}: must be 'm' (whole [T, B, ...] sequences) or 's' (step by step)")
+    backends = ["auto", *registry.names("backend")]
+    if cfg.backend not in backends:
+        raise ConfigError(f"backend={cfg.backend!r}: unknown neuron backend; valid: {', '.join(backends)}")
     if ckpt is not None and not Path(str(ckpt)).is_file():
         raise ConfigError(f"ckpt_path={str(ckpt)!r}: no such file (resume from <run>/checkpoints/last.ckpt)")
 

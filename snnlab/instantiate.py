@@ -76,7 +76,7 @@ def culprits(node: Mapping[str, Any], error: BaseException, target: Any = None) 
     if isinstance(error, ArithmeticError):
         zeros = [k for k in keys if _scalar(node[k]) and node[k] == 0]
         return [k for k in zeros if isinstance(node[k], int)] or zeros
-    if re.search(r"\bstr\b", message):  # a string where a number belongs
+    if isinstance(error, TypeError) or re.search(r"\bstr\b", message):  # a string where a number belongs
         expected = annotations(target) if target is not None else {}
         return [k for k in keys if k != "_target_" and isinstance(node[k], str) and "str" not in expected.get(k, "")]
     return []
@@ -89,6 +89,8 @@ def config_error(path: str, node: Mapping[str, Any], error: BaseException, targe
     keys = culprits(node, error, target)
     where = ", ".join(f"{path}.{k}={node[k]!r}" for k in keys) or f"{path} ({node.get('_target_')})"
     text = str(error) if isinstance(error, (ValueError, TypeError)) else f"{type(error).__name__}: {error}"
+    if isinstance(error, ArithmeticError) and keys and all(node[k] == 0 for k in keys):
+        text += f" ({'these values' if len(keys) > 1 else 'the value'} must not be 0)"
     return ConfigError(f"{where}: {text}")
 
 
@@ -106,17 +108,18 @@ def raised_in(error: BaseException, target: Any) -> int:
 def config_error_in(
     cfg: DictConfig, groups: Sequence[str], error: BaseException, default: str | None = None
 ) -> ConfigError | None:
-    """``error`` as a :class:`ConfigError` of the one of ``groups`` (config keys) it comes from: the group whose
-    target ran deepest in its traceback, else the first whose values it names, else ``default`` (``None``: no
-    error).  For errors raised where several groups meet (a model builder calls the neuron, norm, dropout
-    factories)."""
+    """``error`` as a :class:`ConfigError` of the one of ``groups`` (config keys) it comes from: of the groups whose
+    target ran in its traceback, the innermost whose values it points at, else any group whose values it points
+    at, else the innermost that ran, else ``default`` (``None``: no such group).  For errors raised where several
+    groups meet: a model builder calls the neuron, norm and dropout factories."""
     if isinstance(error, ConfigError):
         return error
     nodes = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups if isinstance(cfg.get(g), DictConfig)}
     targets = {g: target_of(values, g) for g, values in nodes.items()}
     depths = {g: raised_in(error, t) for g, t in targets.items() if t is not None}
-    group = max(depths, key=depths.get) if depths and max(depths.values()) >= 0 else None
-    group = group or next((g for g, values in nodes.items() if culprits(values, error, targets[g])), default)
+    ran = sorted((g for g in depths if depths[g] >= 0), key=depths.get, reverse=True)  # innermost first
+    named = [g for g in [*ran, *nodes] if culprits(nodes[g], error, targets[g])]
+    group = next(iter(named + ran), default)
     return config_error(group, nodes.get(group, {}), error, targets.get(group)) if group else None
 
 

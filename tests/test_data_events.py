@@ -132,7 +132,7 @@ def test_frames_split_by_number_fewer_events_than_frames() -> None:
 def test_frames_split_by_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match="split_by must be one of"):
         EventFrames((34, 34, 2), 2, split_by="count")
-    with pytest.raises(ValueError, match="time_window .* needs split_by='time'"):
+    with pytest.raises(ValueError, match=r"time_window .* needs split_by='time'"):
         EventFrames((34, 34, 2), 2, time_window=100.0, split_by="number")
 
 

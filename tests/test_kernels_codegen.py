@@ -1,4 +1,5 @@
-"""The CUDA code generator, on CPU: rendered formulas evaluate like the torch ones, and every kernel compiles."""
+"""The CUDA code generator, on CPU: rendered formulas evaluate like the torch ones, every kernel compiles, and
+the kernels themselves, built for the host, compute what the torch backend computes."""
 
 import ctypes
 import shutil
@@ -69,75 +70,7 @@ def test_input_needed_by_backward_only_for_learnable_decay_input():
         assert neuron.x_in_theta_grad == (dyn.kind == "lif" and dyn.decay_input)
 
 
-# -- rendered math == torch math (the host build of the kernels, below, holds the generated structs) ----------
-def _evaluate(lib, dyn: NeuronDynamics, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    n = next(iter(inputs.values())).numel()
-    arrays = [np.ascontiguousarray(inputs[k].numpy()) for k in INPUTS]
-    outs = {k: np.empty(n, np.float32) for k in OUTPUTS}
-    ptrs = [a.ctypes.data_as(ctypes.c_void_p) for a in (*arrays, *outs.values())]
-    getattr(lib, f"eval_{render_math(dyn).name}")(ctypes.c_long(n), *ptrs)
-    return {k: torch.from_numpy(v) for k, v in outs.items()}
-
-
-@pytest.mark.parametrize("dyn", VARIANTS, ids=repr)
-def test_rendered_math_evaluates_like_torch(host_kernels, dyn):
-    g = torch.Generator().manual_seed(0)
-    n = 4096
-    r = {k: torch.randn(n, generator=g) for k in INPUTS}
-    r["h"] = dyn.v_threshold + 0.6 * r["h"]
-    r["h"][:4] = dyn.v_threshold  # Θ(0) = 1
-    r["s"] = (r["s"] > 0).float()
-    r["theta"] = torch.rand(n, generator=g) if dyn.kind == "lif" else 0.1 * r["theta"]
-    theta = None if dyn.kind == "if" else r["theta"]
-    got = _evaluate(host_kernels, dyn, r)
-
-    # the forward formulas are bit-exact: same fp32 operations in the same order
-    torch.testing.assert_close(got["charge"], dyn.charge(r["v"], r["x"], theta), rtol=0, atol=0)
-    torch.testing.assert_close(got["fire"], TORCH_OPS.heaviside(r["h"] - dyn.v_threshold), rtol=0, atol=0)
-    torch.testing.assert_close(got["reset"], dyn.reset(r["h"], r["s"]), rtol=0, atol=0)
-    grads = dyn.backward_step(r["grad_s"], r["grad_v"], r["h"], r["v_prev"], r["x"], theta)
-    for name, want in zip(("grad_x", "grad_v_prev", "grad_theta"), grads):
-        want = torch.zeros(n) if want is None else torch.as_tensor(want).expand(n)
-        torch.testing.assert_close(got[name], want, rtol=1e-5, atol=1e-6, msg=name)
-
-
-# -- every kernel source compiles ---------------------------------------------------------------------------
-@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
-def test_every_kernel_source_compiles_with_nvcc(tmp_path):
-    sources = list(kernel_sources().values())
-    assert len(sources) == len(VARIANTS) * len(IO_TYPES)
-    batches = [sources[i::2] for i in range(2)]  # one translation unit per core
-    procs = []
-    for i, batch in enumerate(batches):
-        (tmp_path / f"batch{i}.cu").write_text("".join(batch))
-        cmd = ["nvcc", "--ptx", "--std=c++17", "-arch=sm_90", "--fmad=false", "-o", "/dev/null", f"batch{i}.cu"]
-        procs.append(subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True))
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err
-        assert "warning" not in err, err
-
-
-def test_kernel_sources_compile_with_nvrtc():
-    """The runtime compiler (NVRTC via CuPy's bindings, no GPU needed) with the backend's exact options."""
-    cupy = pytest.importorskip("cupy")
-    from cupy_backends.cuda.libs import nvrtc
-
-    from snnlab.kernels.cupy_backend import NVRTC_OPTIONS
-
-    kinds = {d.kind: d for d in VARIANTS if d.decay_input}  # one variant per kind
-    source = "".join(kernel_source(d, dt) for d in kinds.values() for dt in IO_TYPES)
-    options = [*NVRTC_OPTIONS, "-ftz=true", "--gpu-architecture=compute_90", f"-I{cupy.cuda.get_cuda_path()}/include"]
-    prog = nvrtc.createProgram(source, "multistep.cu", [], [])
-    try:
-        nvrtc.compileProgram(prog, options)
-    except nvrtc.NVRTCError:
-        pytest.fail(nvrtc.getProgramLog(prog))
-    finally:
-        nvrtc.destroyProgram(prog)
-
-
-# -- the kernels' loops, run on the host ---------------------------------------------------------------------
+# -- the generated CUDA, built for the host -------------------------------------------------------------------
 # multistep.cuh compiled by the host C++ compiler: a launch runs its blocks one after another, each as
 # SNNLAB_BLOCK std::threads, so the warp shuffles and __syncthreads of the θ reduction are real barriers.
 # Stub cuda_fp16.h / cuda_bf16.h headers convert half types in software.
@@ -267,6 +200,39 @@ def host_kernels(tmp_path_factory):
     return ctypes.CDLL(str(path / "k.so"))
 
 
+# -- rendered math == torch math (the host build holds the generated structs) -------------------------------
+def _evaluate(lib, dyn: NeuronDynamics, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    n = next(iter(inputs.values())).numel()
+    arrays = [np.ascontiguousarray(inputs[k].numpy()) for k in INPUTS]
+    outs = {k: np.empty(n, np.float32) for k in OUTPUTS}
+    ptrs = [a.ctypes.data_as(ctypes.c_void_p) for a in (*arrays, *outs.values())]
+    getattr(lib, f"eval_{render_math(dyn).name}")(ctypes.c_long(n), *ptrs)
+    return {k: torch.from_numpy(v) for k, v in outs.items()}
+
+
+@pytest.mark.parametrize("dyn", VARIANTS, ids=repr)
+def test_rendered_math_evaluates_like_torch(host_kernels, dyn):
+    g = torch.Generator().manual_seed(0)
+    n = 4096
+    r = {k: torch.randn(n, generator=g) for k in INPUTS}
+    r["h"] = dyn.v_threshold + 0.6 * r["h"]
+    r["h"][:4] = dyn.v_threshold  # Θ(0) = 1
+    r["s"] = (r["s"] > 0).float()
+    r["theta"] = torch.rand(n, generator=g) if dyn.kind == "lif" else 0.1 * r["theta"]
+    theta = None if dyn.kind == "if" else r["theta"]
+    got = _evaluate(host_kernels, dyn, r)
+
+    # the forward formulas are bit-exact: same fp32 operations in the same order
+    torch.testing.assert_close(got["charge"], dyn.charge(r["v"], r["x"], theta), rtol=0, atol=0)
+    torch.testing.assert_close(got["fire"], TORCH_OPS.heaviside(r["h"] - dyn.v_threshold), rtol=0, atol=0)
+    torch.testing.assert_close(got["reset"], dyn.reset(r["h"], r["s"]), rtol=0, atol=0)
+    grads = dyn.backward_step(r["grad_s"], r["grad_v"], r["h"], r["v_prev"], r["x"], theta)
+    for name, want in zip(("grad_x", "grad_v_prev", "grad_theta"), grads):
+        want = torch.zeros(n) if want is None else torch.as_tensor(want).expand(n)
+        torch.testing.assert_close(got[name], want, rtol=1e-5, atol=1e-6, msg=name)
+
+
+# -- the kernels, run on the host, against the torch backend ---------------------------------------------------
 def _ptr(t: torch.Tensor | None) -> ctypes.c_void_p:
     return ctypes.c_void_p(0 if t is None else t.data_ptr())
 
@@ -330,3 +296,39 @@ def test_host_built_kernels_match_torch_backend(host_kernels, dyn):
 @pytest.mark.parametrize("dyn", HALF_VARIANTS, ids=repr)
 def test_host_built_half_kernels_compute_in_fp32(host_kernels, dyn, dtype):
     _check_host_kernels(host_kernels, dyn, dtype, 1e-2)
+
+
+# -- every kernel source compiles ---------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
+def test_every_kernel_source_compiles_with_nvcc(tmp_path):
+    sources = list(kernel_sources().values())
+    assert len(sources) == len(VARIANTS) * len(IO_TYPES)
+    batches = [sources[i::2] for i in range(2)]  # one translation unit per core
+    procs = []
+    for i, batch in enumerate(batches):
+        (tmp_path / f"batch{i}.cu").write_text("".join(batch))
+        cmd = ["nvcc", "--ptx", "--std=c++17", "-arch=sm_90", "--fmad=false", "-o", "/dev/null", f"batch{i}.cu"]
+        procs.append(subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "warning" not in err, err
+
+
+def test_kernel_sources_compile_with_nvrtc():
+    """The runtime compiler (NVRTC via CuPy's bindings, no GPU needed) with the backend's exact options."""
+    cupy = pytest.importorskip("cupy")
+    from cupy_backends.cuda.libs import nvrtc
+
+    from snnlab.kernels.cupy_backend import NVRTC_OPTIONS
+
+    kinds = {d.kind: d for d in VARIANTS if d.decay_input}  # one variant per kind
+    source = "".join(kernel_source(d, dt) for d in kinds.values() for dt in IO_TYPES)
+    options = [*NVRTC_OPTIONS, "-ftz=true", "--gpu-architecture=compute_90", f"-I{cupy.cuda.get_cuda_path()}/include"]
+    prog = nvrtc.createProgram(source, "multistep.cu", [], [])
+    try:
+        nvrtc.compileProgram(prog, options)
+    except nvrtc.NVRTCError:
+        pytest.fail(nvrtc.getProgramLog(prog))
+    finally:
+        nvrtc.destroyProgram(prog)

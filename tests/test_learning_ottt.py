@@ -37,7 +37,7 @@ BASE = [
     "trainer.accelerator=cpu",
 ]
 # the same network for both modes: OTTT's VGG, tiny; BPTT gets a LIF with OTTT's dynamics
-TINY_VGG = ["model=ottt_vgg", "model.channels=[4,A,6]", "norm=none", "optim=sgd"]
+TINY_VGG = ["model=ottt_vgg", "model.channels=[4,A,6]", "norm=none", "optim=sgd", "data.normalize=standard"]
 LIF_AS_OTTT = [
     "neuron=lif",
     "neuron.decay_input=false",

@@ -38,10 +38,10 @@ def require_files(root: str, patterns: Sequence[str], name: str, how_to_get: str
         )
 
 
-def unreadable_files(name: str, root: str, error: Exception, how_to_get: str) -> ValueError:
+def unreadable_files(name: str, root: str, error: Exception, how_to_get: str) -> OSError:
     """The error for data files that exist but cannot be read (truncated, or not the expected format)."""
     reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return ValueError(
+    return OSError(
         f"{name} files in {root!r} cannot be read ({reason}): they are truncated or not the files the data set "
         f"expects. Delete them and get them again. {how_to_get}"
     )

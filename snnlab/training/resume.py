@@ -121,6 +121,10 @@ class RunState(Callback):
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
         self.restored = 0
+        self.fitting = False
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.fitting = stage == "fit"  # testing the best checkpoint restores callbacks too: keep the history then
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         row = {"epoch": trainer.current_epoch, "step": trainer.global_step, **floats(trainer.callback_metrics)}
@@ -130,6 +134,8 @@ class RunState(Callback):
         return {"history": self.history, "rng": rng_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if not self.fitting:
+            return
         self.history = list(state_dict["history"])
         self.restored = len(self.history)
         set_rng_state(state_dict["rng"])
@@ -138,10 +144,10 @@ class RunState(Callback):
         for callback in trainer.checkpoint_callbacks:
             state = checkpoint.get("callbacks", {}).get(callback.state_key)
             if isinstance(callback, ModelCheckpoint) and state and callback.dirpath:
-                move_checkpoint_state(state, callback.dirpath, copy=trainer.is_global_zero)
+                move_checkpoint_state(state, callback.dirpath, copy=self.fitting and trainer.is_global_zero)
         old = checkpoint.get("snnlab_config") or {}
         new = getattr(pl_module, "config", None) or {}
-        if any(old.get(key) != new.get(key) for key in ("optim", "scheduler")):
+        if self.fitting and any(old.get(key) != new.get(key) for key in ("optim", "scheduler")):
             apply_new_schedule(pl_module, checkpoint)
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -232,11 +238,11 @@ class Preemption(Callback):
             self._previous = None
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        if not isinstance(exception, SIGTERMException):
+        if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
         self.signum = self.signum or signal.SIGTERM
         path = last_checkpoint_path(trainer, self.last_path)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         self.saved = str(path)
 
     def interrupted(self) -> Interrupted:

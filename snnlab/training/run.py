@@ -82,10 +82,7 @@ def prepare(cfg: DictConfig) -> Run:
     if cfg.seed is not None:
         lightning.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.paths.output_dir)
-    ckpt_path = cfg.get("ckpt_path") or None
-    if ckpt_path is None and (out_dir / "checkpoints" / "last.ckpt").is_file():
-        ckpt_path = str(out_dir / "checkpoints" / "last.ckpt")
-        log.info(f"Resuming from {ckpt_path} (the run folder already has a checkpoint: a requeued job)")
+    ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(out_dir)
     checkpoint = load_checkpoint(ckpt_path, "ckpt_path") if ckpt_path else None
     datamodule, module = build(cfg)
     check_backend(cfg)
@@ -99,6 +96,17 @@ def prepare(cfg: DictConfig) -> Run:
         cfg.trainer, callbacks=callbacks, logger=loggers or False, sync_batchnorm=sync_batchnorm(cfg.trainer)
     )
     return Run(cfg, datamodule, module, trainer, state, preemption, throughput, ckpt_path, resume)
+
+
+def requeued_checkpoint(out_dir: Path) -> str | None:
+    """The newest checkpoint already in the run folder (``last.ckpt``, or Lightning's SLURM ``hpc_ckpt_N.ckpt``):
+    present only when a cluster job runs again in its folder after a preemption or requeue."""
+    found = [p for p in (out_dir / "checkpoints" / "last.ckpt", *out_dir.glob("hpc_ckpt_*.ckpt")) if p.is_file()]
+    if not found:
+        return None
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    log.info(f"Resuming from {newest}: the run folder already has a checkpoint (a requeued job)")
+    return str(newest)
 
 
 def uses_gpu(trainer_cfg: DictConfig) -> bool:
@@ -205,6 +213,8 @@ def try_data(cfg: DictConfig, datamodule: SNNDataModule) -> Any:
         loader = datamodule.train_dataloader()
         dataset = loader.dataset
         return loader.collate_fn([dataset[i] for i in range(min(2, len(dataset)))])  # type: ignore[arg-type]
+    except OSError:
+        raise  # missing or unreadable files: the data module's message names the files and how to get them
     except Exception as e:
         raise config_error_in(cfg, ("data",), e, default="data") from e
 

@@ -1,0 +1,188 @@
+"""Paper recipes (``conf/experiment/<paper>_<arch>_<dataset>.yaml``): each composes, cites its result, comments every
+setting, and trains one batch on tiny fake data of its shape; plus the components they need (TET, MultiStep,
+``inspect``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from fake_datasets import (
+    forbid_network,
+    skip_cifar_md5,
+    write_cifar,
+    write_cifar10dvs,
+    write_dvsgesture,
+    write_imagefolder,
+    write_mnist,
+    write_nmnist,
+)
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from snnlab import registry
+from snnlab.cli import CONFIG_DIR
+from snnlab.instantiate import instantiate
+from snnlab.training import build
+from snnlab.training.inspect import describe
+from snnlab.training.inspect import main as inspect_main
+from snnlab.training.schedulers import MultiStepFractions
+
+EXPERIMENTS = CONFIG_DIR / "experiment"
+# recipe: (T, reported top-1 %), from the issue's list of published results
+RECIPES = {
+    "tdbn_resnet19_cifar10": (4, "92.92"),
+    "tebn_resnet19_cifar10": (4, "95.58"),
+    "tebn_resnet19_cifar100": (4, "78.71"),
+    "tebn_vggsnn_cifar10dvs": (10, "84.90"),
+    "bntt_vgg9_cifar10": (25, "90.5"),
+    "bntt_vgg11_cifar100": (30, "66.6"),
+    "neunorm_cifarnet_cifar10": (12, "90.53"),
+    "plif_mnist": (8, "99.72"),
+    "plif_fashion_mnist": (8, "94.38"),
+    "plif_cifar10": (8, "93.50"),
+    "plif_nmnist": (10, "99.61"),
+    "plif_cifar10dvs": (20, "74.80"),
+    "plif_dvsgesture": (20, "97.57"),
+    "sew_resnet34_imagenet": (4, "67.04"),
+    "sew_dvsgesture": (16, "97.92"),
+    "sew_cifar10dvs": (16, "74.4"),
+}
+DEMOS = ["demo_plif_mnist5k"]
+# The STBP code's settings (V_th 0.75, torch's default init, no BN) leave CIFARNet silent from conv 3 on at init on
+# these random images: no output spike, so no gradient at all.  Asserted, so that a change shows up here.
+SILENT_AT_INIT = {"neunorm_cifarnet_cifar10"}
+
+
+def compose_recipe(name: str, root: Path) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(
+            "train", overrides=[f"experiment={name}", f"paths.data_dir={root}", f"paths.output_dir={root / 'out'}"]
+        )
+
+
+def write_fake_data(data: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny files in the real on-disk format of ``data`` (``mnist5k`` is embedded)."""
+    if data in ("cifar10", "cifar100"):
+        write_cifar(root, classes=10 if data == "cifar10" else 100)
+        skip_cifar_md5(monkeypatch)
+    elif data in ("mnist", "fashion_mnist"):
+        write_mnist(root, "MNIST" if data == "mnist" else "FashionMNIST")
+    elif data == "nmnist":
+        write_nmnist(root, per_class=1, n_events=40)
+    elif data == "cifar10dvs":
+        write_cifar10dvs(root, per_class=2, n_events=40)
+    elif data == "dvsgesture":
+        write_dvsgesture(root, users=1, n_events=40)
+    elif data == "imagenet":
+        write_imagefolder(root)
+    else:
+        assert data == "mnist5k", f"no fake data for {data}"
+
+
+def test_every_recipe_is_listed() -> None:
+    found = {p.stem for p in EXPERIMENTS.glob("*.yaml") if not p.stem.startswith("ottt_")}
+    assert found == set(RECIPES) | set(DEMOS)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipe_cites_its_result_and_comments_every_setting(name: str, tmp_path: Path) -> None:
+    text = (EXPERIMENTS / f"{name}.yaml").read_text()
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    T, top1 = RECIPES[name]
+    assert f"{top1} %" in header and f"T={T}" in header
+    assert any(venue in header for venue in ("AAAI", "NeurIPS", "ICCV", "ICLR", "Frontiers")), header
+    body = [line for line in text.splitlines() if line and not line.startswith(("#", "defaults:", "  - "))]
+    uncommented = [line for line in body if not line.rstrip().endswith(":") and " # " not in line]
+    assert not uncommented, f"settings without a source comment: {uncommented}"
+    assert compose_recipe(name, tmp_path).T == T
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES) + DEMOS)
+def test_recipe_trains_one_batch(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_network(monkeypatch)
+    cfg = compose_recipe(name, tmp_path)
+    write_fake_data(cfg.data._target_, tmp_path, monkeypatch)
+    with open_dict(cfg):  # tiny and fast: 2 samples, no workers, no cache, nets scaled down
+        cfg.data.batch_size, cfg.data.num_workers = 2, 0
+        for key, value in (("pin_memory", False), ("cache", False)):
+            if key in cfg.data:
+                cfg.data[key] = value
+        if "width_mult" in cfg.model:
+            cfg.model.width_mult = 1 / 16
+    torch.manual_seed(0)
+    datamodule, module = build(cfg)
+    datamodule.setup("fit")
+    x, y = next(iter(datamodule.train_dataloader()))
+    assert x.shape[0] == (cfg.T if datamodule.time_first else 2)
+    optimizer = module.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    loss, scores = module.compute_loss((x, y))
+    assert scores.shape == (2, datamodule.num_classes) and torch.isfinite(loss)
+    loss.backward()
+    first = next(m for m in module.net.modules() if isinstance(m, torch.nn.Conv2d))
+    assert (first.weight.grad.abs().sum() > 0) != (name in SILENT_AT_INIT)
+    optimizer.step()
+
+
+# ---------------------------------------------------------------- components the recipes use
+
+
+def test_tet_loss_by_hand() -> None:
+    """TET: (1 - λ)·(1/T)·Σ_t CE(O_t, y) + λ·mean((O - φ)²), λ = 0.25, φ = 1, on T=2 steps of one sample."""
+    scores = torch.tensor([[[2.0, 0.0]], [[0.0, 1.0]]])  # [T=2, B=1, C=2], target class 0
+    ce = [math.log(1 + math.exp(-2.0)), math.log(1 + math.exp(1.0))]
+    mse = ((2 - 1) ** 2 + (0 - 1) ** 2 + (0 - 1) ** 2 + (1 - 1) ** 2) / 4
+    tet = registry.get("loss", "tet")
+    assert tet.per_step
+    got = tet(scores, torch.tensor([0]), lamb=0.25, phi=1.0)
+    assert got.item() == pytest.approx(0.75 * sum(ce) / 2 + 0.25 * mse)
+    assert tet(scores, torch.tensor([0])).item() == pytest.approx((1 - 1e-3) * sum(ce) / 2 + 1e-3 * mse)
+    with pytest.raises(ValueError, match=r"per-step scores \[T, B, C\]"):
+        tet(scores[0], torch.tensor([0]))
+
+
+def test_multistep_milestones_are_fractions_of_the_run() -> None:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.3)
+    schedule = MultiStepFractions([0.5, 0.7, 0.9], max_epochs=100)
+    assert schedule.epochs == [50, 70, 90]
+    scheduler, lrs = schedule(opt), []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    assert [lrs[e] for e in (49, 50, 69, 70, 90, 99)] == pytest.approx([0.3, 0.03, 0.03, 0.003, 0.0003, 0.0003])
+    with pytest.raises(ValueError, match="increasing fractions"):
+        MultiStepFractions([0.7, 0.5], max_epochs=10)
+
+
+def test_multistep_config_follows_max_epochs() -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["scheduler=multistep", "trainer.max_epochs=20"])
+    assert instantiate(cfg.scheduler).epochs == [10, 14, 18]
+
+
+def test_inspect_needs_no_data_files(tmp_path: Path) -> None:
+    """bntt_vgg9 at T=2: 1 734 336 conv + 4 194 304 + 10 240 FC weights, 2 × 2176 BNTT scales (no bias)."""
+    cfg = compose_recipe("bntt_vgg9_cifar10", tmp_path / "nothing")
+    with open_dict(cfg):
+        cfg.T = 2
+    info = describe(cfg)
+    assert info["params"] == 1_734_336 + 4_194_304 + 10_240 + 2 * 2176
+    assert (info["input_shape"], info["num_classes"], info["T"], info["spiking_layers"]) == ([3, 32, 32], 10, 2, 8)
+    assert info["layers"][0] == {"name": "0.0", "type": "Conv2d", "output_shape": [64, 32, 32], "params": 1728}
+    assert info["layers"][-1]["output_shape"] == [10]
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_inspect_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    args = ["data=nmnist", "data.size=17", "T=3", "model=mlp", "model.hidden=[8]", f"paths.data_dir={tmp_path}"]
+    inspect_main([*args, "--json"], CONFIG_DIR)
+    info = json.loads(capsys.readouterr().out)
+    assert info["input_shape"] == [2, 17, 17] and info["T"] == 3 and info["num_classes"] == 10
+    assert info["params"] == 2 * 17 * 17 * 8 + 8 + 2 * 8 + 8 * 10 + 10  # FC, BN1d, output
+    inspect_main(args, CONFIG_DIR)
+    assert "parameters: 4,738" in capsys.readouterr().out
