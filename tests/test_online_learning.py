@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snnlab import registry
 from snnlab.layers import (
     Dropout,
     GradwithTrace,
@@ -17,7 +18,6 @@ from snnlab.layers import (
     ScaledWSConv2d,
     SpikeTraceOp,
 )
-from snnlab import registry
 from snnlab.neurons import OTTTLIF
 
 B, N_IN, N_OUT = 3, 5, 4
@@ -86,7 +86,7 @@ def test_ottt_lif_is_registered_with_the_official_defaults():
     neuron = registry.build("neuron", "ottt_lif")
     assert isinstance(neuron, OTTTLIF) and neuron.online
     assert (neuron.tau, neuron.v_threshold, neuron.surrogate.name, neuron.surrogate.alpha) == (2.0, 1.0, "sigmoid", 4.0)
-    with pytest.raises(ValueError, match="OTTTLIF cannot run in step mode 'm'.*learning=ottt"):
+    with pytest.raises(ValueError, match=r"OTTTLIF cannot run in step mode 'm'.*learning=ottt"):
         registry.build("neuron", "ottt_lif", step_mode="m")
 
 

@@ -22,6 +22,9 @@ from snnlab.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ["trainer.max_epochs=3", "+trainer.limit_train_batches=6", "optim.lr=0.01"]  # 6 steps per epoch
+RUN += ["+trainer.limit_val_batches=3", "+trainer.limit_test_batches=3"]
+PAUSE = "training_helpers.PauseAt"
+STOPS = {"kill -9": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
 
 
 def summary(run_dir: Path) -> dict:
@@ -41,25 +44,32 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def start_paused(run_dir: Path, seconds: float) -> tuple[subprocess.Popen, Path]:
-    """``python train.py`` with :data:`RUN` that pauses at batch 3 of epoch 1; returns it and its pause marker."""
-    marker = run_dir.parent / f"{run_dir.name}.paused"
-    pause = ["epoch=1", "batch=3", f"marker={marker}", f"seconds={seconds}"]
-    args = [*FAST, *TINY_CNN, *RUN, f"hydra.run.dir={run_dir}", "+callbacks.pause._target_=training_helpers.PauseAt"]
-    args += [f"+callbacks.pause.{a}" for a in pause]
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int, str]]:
+    """``python train.py`` with :data:`RUN`, stopped by each of :data:`STOPS` during batch 3 of epoch 1 (the three
+    run at once): ``{name: (run folder, exit code, output)}``."""
+    base = tmp_path_factory.mktemp("stopped")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
-    proc = subprocess.Popen(
-        [sys.executable, "train.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()[0]
+    procs = {}
+    for name in STOPS:
+        run_dir, marker = base / name.replace(" ", ""), base / f"{name}.paused"
+        pause = ["epoch=1", "batch=3", f"marker={marker}", f"seconds={60 if name == 'kill -9' else 3}"]
+        args = [*FAST, *TINY_CNN, *RUN, f"hydra.run.dir={run_dir}", f"+callbacks.pause._target_={PAUSE}"]
+        args += [f"+callbacks.pause.{a}" for a in pause]
+        pipe = subprocess.PIPE
+        proc = subprocess.Popen(
+            [sys.executable, "train.py", *args], cwd=ROOT, env=env, stdout=pipe, stderr=pipe, text=True
+        )
+        procs[name] = (proc, run_dir, marker)
+    waiting = dict(procs)
+    while waiting:  # signal each run as soon as it pauses
+        for name, (proc, _, marker) in list(waiting.items()):
+            assert proc.poll() is None, proc.communicate()
+            if marker.exists():
+                proc.send_signal(STOPS[name])
+                del waiting[name]
         time.sleep(0.05)
-    return proc, run_dir / "checkpoints" / "last.ckpt"
+    return {name: (run_dir, proc.wait(), "".join(proc.communicate())) for name, (proc, run_dir, _) in procs.items()}
 
 
 def test_last_checkpoint_is_the_last_epoch(reference: Path) -> None:
@@ -68,40 +78,44 @@ def test_last_checkpoint_is_the_last_epoch(reference: Path) -> None:
     assert summary(reference)["status"] == "finished" and fit_epochs(reference) == [0, 1, 2]
 
 
-def test_kill_9_mid_epoch_then_resume_loses_only_that_epoch(tmp_path: Path, reference: Path) -> None:
-    proc, last = start_paused(tmp_path / "killed", seconds=60)
-    proc.kill()
-    proc.communicate()
+def test_kill_9_mid_epoch_then_resume_loses_only_that_epoch(
+    tmp_path: Path, reference: Path, stopped: dict[str, tuple[Path, int, str]]
+) -> None:
+    killed, code, _ = stopped["kill -9"]
+    assert code == -signal.SIGKILL
+    last = killed / "checkpoints/last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (0, 6)  # epoch 0 finished, epoch 1 lost
 
-    train(compose_run(tmp_path / "resumed", [*RUN, f"ckpt_path={last}"]))
-    resumed, expected = summary(tmp_path / "resumed"), summary(reference)
+    train(compose_run(tmp_path, [*RUN, f"ckpt_path={last}"]))
+    resumed, expected = summary(tmp_path), summary(reference)
     assert resumed["resumed_at_epoch"] == 1 and resumed["epochs"] == 3 and resumed["step"] == expected["step"]
-    assert fit_epochs(tmp_path / "resumed") == [0, 1, 2]  # the whole history, each epoch once
+    assert fit_epochs(tmp_path) == [0, 1, 2]  # the whole history, each epoch once
     for key in ("test_acc", "test_loss", "best_val_acc"):  # optimizer, schedule, RNG and best all restored
         assert resumed[key] == pytest.approx(expected[key], rel=1e-5), key
-    assert Path(resumed["best_checkpoint"]).parent == tmp_path / "resumed/checkpoints"
-    assert Path(resumed["best_checkpoint"]).is_file() and (tmp_path / "resumed/curves.png").is_file()
+    assert Path(resumed["best_checkpoint"]).parent == tmp_path / "checkpoints"
+    assert Path(resumed["best_checkpoint"]).is_file() and (tmp_path / "curves.png").is_file()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_signal_writes_a_resumable_checkpoint_and_exits_non_zero(
-    tmp_path: Path, reference: Path, signum: signal.Signals
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_signal_writes_a_checkpoint_of_the_step_and_exits_non_zero(
+    name: str, stopped: dict[str, tuple[Path, int, str]]
 ) -> None:
-    proc, last = start_paused(tmp_path / "stopped", seconds=2)
-    proc.send_signal(signum)
-    out = proc.communicate()[0]
-    assert proc.returncode == 128 + signum, out
+    run_dir, code, out = stopped[name]
+    assert code == 128 + STOPS[name], out
+    last = run_dir / "checkpoints/last.ckpt"
     step = torch.load(last, weights_only=True)["global_step"]
-    assert 6 < step < 18  # the step it stopped at, inside epoch 1
-    stopped = summary(tmp_path / "stopped")
-    assert stopped["status"] == f"interrupted ({signum.name})" and stopped["step"] == step
+    assert 6 < step < 12  # the step it stopped at, inside epoch 1
+    assert summary(run_dir)["status"] == f"interrupted ({name})" and summary(run_dir)["step"] == step
     assert f"ckpt_path={last}" in out
 
-    train(compose_run(tmp_path / "resumed", [*RUN, f"ckpt_path={last}"]))
-    assert summary(tmp_path / "resumed")["step"] == summary(reference)["step"]
-    assert fit_epochs(tmp_path / "resumed") == [0, 1, 2]
+
+def test_resume_after_sigterm_finishes_the_run(
+    tmp_path: Path, reference: Path, stopped: dict[str, tuple[Path, int, str]]
+) -> None:
+    train(compose_run(tmp_path, [*RUN, f"ckpt_path={stopped['SIGTERM'][0] / 'checkpoints/last.ckpt'}"]))
+    assert summary(tmp_path)["step"] == summary(reference)["step"]
+    assert fit_epochs(tmp_path) == [0, 1, 2]
 
 
 def test_resume_refuses_another_model_or_finished_epochs(tmp_path: Path, reference: Path) -> None:

@@ -63,11 +63,13 @@ def _writable_kernel_dir() -> Path:
     return fallback
 
 
+@cache
 def forward_kernel(dyn: NeuronDynamics) -> Callable[..., None]:
     """The compiled ``forward`` of ``dyn`` (shared by its reset, ``detach_reset`` and surrogate variants)."""
     return _load(forward_module(dyn)).forward
 
 
+@cache
 def backward_kernel(dyn: NeuronDynamics) -> Callable[..., float]:
     """The compiled ``backward`` of ``dyn`` (shared by its reset and ``detach_reset`` variants)."""
     return _load(backward_module(dyn)).backward

@@ -139,11 +139,13 @@ class KernelModule:
     """(Backward) the θ gradient reads ``x`` (LIF with ``decay_input``)."""
 
 
+@cache
 def forward_module(dyn: NeuronDynamics) -> KernelModule:
     """The module with the ``forward`` kernel of ``dyn``'s family (any surrogate and ``detach_reset``)."""
     return _forward_module(replace(family(dyn), surrogate=Sigmoid()))
 
 
+@cache
 def backward_module(dyn: NeuronDynamics) -> KernelModule:
     """The module with the ``backward`` kernel of ``dyn``'s family."""
     return _backward_module(family(dyn))

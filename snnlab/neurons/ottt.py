@@ -29,9 +29,7 @@ class OTTTLIF(LIF):
     online: ClassVar[bool] = True
     """Marks a neuron that runs under online learning (no graph across steps, ``[spike, trace]`` in training)."""
 
-    def __init__(
-        self, tau: float = 2.0, decay_input: bool = False, detach_reset: bool = True, **kwargs: Any
-    ) -> None:
+    def __init__(self, tau: float = 2.0, decay_input: bool = False, detach_reset: bool = True, **kwargs: Any) -> None:
         if kwargs.pop("v_reset", None) is not None:
             raise ValueError("OTTTLIF uses soft reset; v_reset must be None")
         if kwargs.get("step_mode", "s") != "s":

@@ -259,7 +259,9 @@ def _check_routing(module: nn.Module, name: str, pair: bool) -> bool:
         return pair
     if isinstance(module, BaseNode):
         if pair:
-            raise ValueError(f"{layer} takes the [spike, trace] output of an earlier neuron with no weighted layer in between")
+            raise ValueError(
+                f"{layer} takes the [spike, trace] output of an earlier neuron with no weighted layer in between"
+            )
         return True
     if any(isinstance(m, BaseNode) for m in module.modules()):
         raise ValueError(
