@@ -10,7 +10,7 @@ What is measured is what the process really holds: on CPU the peak resident set 
 ``VmHWM``, reset to the current RSS right before the step via ``/proc/self/clear_refs``); on CUDA the allocator's
 ``max_memory_allocated``.  The table shows that peak and the part the step added on top of the process before it.
 
-    python scripts/bench_memory.py                      # T = 4 8 16 32, width 0.5, batch 32, CPU
+    python scripts/bench_memory.py                      # T = 4 8 16 32, width 0.5, batch 64, CPU
     python scripts/bench_memory.py --json memory.json   # also writes {"bptt": {"4": bytes, ...}, "ottt": {...}}
 """
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--T", type=int, nargs="+", default=[4, 8, 16, 32], help="time steps (default 4 8 16 32)")
     parser.add_argument("--width", type=float, default=0.5, help="ottt_vgg width multiplier (default 0.5)")
-    parser.add_argument("--batch-size", type=int, default=32, help="samples per batch (default 32)")
+    parser.add_argument("--batch-size", type=int, default=64, help="samples per batch (default 64)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs")
     parser.add_argument("--backend", default="torch", help="BPTT neuron backend (default torch, the reference loop)")
     parser.add_argument("--json", type=Path, help='write {"bptt": {"4": bytes, ...}, "ottt": {...}} here')

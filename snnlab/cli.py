@@ -41,12 +41,12 @@ def train(cfg: DictConfig) -> float:
     """``python train.py [overrides]``: one training run; returns the optimized metric to sweepers."""
     out_dir = Path(cfg.paths.output_dir)
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    try:
-        if multirun:
+    if multirun:  # a sweep override (trainer=ddp,default) that MultirunGuard could not see
+        try:
             check_multirun(cfg, HydraConfig.get().launcher)
-    except ConfigError as e:
-        remove_unstarted(out_dir)
-        fail(e)
+        except ConfigError as e:
+            remove_unstarted(out_dir)
+            fail(e)
     try:
         check_root(cfg)
         from snnlab.training.run import execute, prepare
@@ -133,7 +133,8 @@ class _DropNotices(logging.Filter):
 
 def quiet_third_party() -> None:
     """Each log line once and no advertising: Lightning's records go to the root handlers (Hydra's console) only,
-    without its product tips; a torch deprecation warning that Lightning triggers is hidden."""
+    without its product tips; a deprecation warning Lightning triggers in torch, and torch's warning about an
+    empty layer (which the run reports as an error naming the key), are hidden."""
     root = logging.getLogger()
     if root.handlers:
         logging.getLogger("lightning").handlers.clear()
@@ -141,6 +142,7 @@ def quiet_third_party() -> None:
         if not any(isinstance(f, _DropNotices) for f in handler.filters):
             handler.addFilter(_DropNotices())
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+    warnings.filterwarnings("ignore", message=r"Initializing zero-element tensors")  # model.hidden=0 gets an error
 
 
 def evaluate(argv: list[str] | None = None) -> dict:

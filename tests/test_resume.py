@@ -118,6 +118,15 @@ def test_resume_after_sigterm_finishes_the_run(
     assert fit_epochs(tmp_path) == [0, 1, 2]
 
 
+def test_requeued_job_resumes_by_itself_in_its_folder(
+    reference: Path, stopped: dict[str, tuple[Path, int, str]]
+) -> None:
+    run_dir = stopped["SIGINT"][0]  # a cluster job restarts with the same command line, in the same folder
+    train(compose_run(run_dir, RUN))
+    assert summary(run_dir)["resumed_from"] == str(run_dir / "checkpoints/last.ckpt")
+    assert summary(run_dir)["step"] == summary(reference)["step"] and fit_epochs(run_dir) == [0, 1, 2]
+
+
 def test_resume_refuses_another_model_or_finished_epochs(tmp_path: Path, reference: Path) -> None:
     last = reference / "checkpoints/last.ckpt"
     with pytest.raises(ValueError, match=r"(?s)other model or data settings.*T: 2 -> 3.*model.hidden: 16 -> 32"):

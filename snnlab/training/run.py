@@ -43,8 +43,6 @@ from snnlab.training.resume import (
 from snnlab.training.throughput import TrainThroughput
 
 log = logging.getLogger(__name__)
-MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")
-"""Strategy names (prefixes) that run one process per device."""
 
 
 @dataclass
@@ -109,25 +107,23 @@ def requeued_checkpoint(out_dir: Path) -> str | None:
     return str(newest)
 
 
+def local_rank() -> int:
+    """This process's rank on its machine, from Lightning's DDP launcher or SLURM (0 when alone)."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
+
+
 def uses_gpu(trainer_cfg: DictConfig) -> bool:
     """Whether the trainer config runs on CUDA devices (``auto`` does when one is visible)."""
     accelerator = str(trainer_cfg.get("accelerator", "auto"))
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
-def multi_process(trainer_cfg: DictConfig) -> bool:
-    """Whether the trainer config starts one process per device (a DDP-like strategy on more than one)."""
-    strategy = str(trainer_cfg.get("strategy", "auto"))
-    one = trainer_cfg.get("devices", 1) in (1, "1") and trainer_cfg.get("num_nodes", 1) == 1
-    return strategy.startswith(MULTI_PROCESS) and not one
-
-
 def sync_batchnorm(trainer_cfg: DictConfig) -> bool:
-    """``trainer.sync_batchnorm``: ``auto`` is on for multi-GPU runs; ``true`` on the CPU is an error (torch's DDP
-    has no SyncBatchNorm there)."""
+    """``trainer.sync_batchnorm``: ``auto`` is on with GPUs (Lightning applies it to multi-process strategies only);
+    ``true`` on the CPU is an error (torch's DDP has no SyncBatchNorm there)."""
     value = trainer_cfg.get("sync_batchnorm", False)
     if value == "auto":
-        return uses_gpu(trainer_cfg) and multi_process(trainer_cfg)
+        return uses_gpu(trainer_cfg)
     if value not in (True, False):
         raise ConfigError(f"trainer.sync_batchnorm={value!r}: must be auto, true or false")
     if value and not uses_gpu(trainer_cfg):
@@ -207,7 +203,7 @@ def dry_run(cfg: DictConfig, datamodule: SNNDataModule, module: SNNClassifier) -
 def try_data(cfg: DictConfig, datamodule: SNNDataModule) -> Any:
     """Read the data's files and make the training loader; returns a batch of two samples."""
     try:
-        if os.environ.get("LOCAL_RANK", "0") == "0":
+        if local_rank() == 0:
             datamodule.prepare_data()  # downloads, when asked to
         datamodule.setup("fit")
         loader = datamodule.train_dataloader()
@@ -245,12 +241,12 @@ def try_network(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
     empty = next(((name, p) for name, p in module.net.named_parameters() if p.numel() == 0), None)
     if empty is not None:
         node = OmegaConf.to_container(cfg.model, resolve=True)
-        keys = [k for k, v in node.items() if not isinstance(v, (bool, str)) and "0" in str(v)]
+        keys = [k for k, v in node.items() if not isinstance(v, bool) and 0 in (v if isinstance(v, list) else [v])]
         where = ", ".join(f"model.{k}={node[k]!r}" for k in keys) or f"model ({node.get('_target_')})"
         shape = list(empty[1].shape)
         raise ConfigError(f"{where}: builds a layer without units ({empty[0]} of shape {shape}); sizes must be >= 1")
     state = copy.deepcopy(module.state_dict())
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if uses_gpu(cfg.trainer) else "cpu"
+    device = torch.device("cuda", local_rank()) if uses_gpu(cfg.trainer) else "cpu"
     try:
         with torch.no_grad():
             module.to(device).train().compute_loss([t.to(device) for t in batch])
