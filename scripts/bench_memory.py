@@ -8,7 +8,11 @@ nothing from another point stays allocated.
 
 What is measured is what the process really holds: on CPU the peak resident set size during the step (Linux
 ``VmHWM``, reset to the current RSS right before the step via ``/proc/self/clear_refs``); on CUDA the allocator's
-``max_memory_allocated``.  The table shows that peak and the part the step added on top of the process before it.
+``max_memory_allocated``.  The table shows that peak and the part the step added on top of the process before it
+(most of the rest is the ~1 GiB that importing torch and Lightning maps).  On CPU each point's process runs with
+glibc's ``MALLOC_MMAP_THRESHOLD_=65536``: blocks above 64 KiB are mapped and unmapped one by one, so freed tensors
+leave the RSS at once and the peak is the live memory, the same to within 1 MiB from run to run (with glibc's
+default, heap caching moved the BPTT T=4 peak by some 600 MiB between identical runs).
 
     python scripts/bench_memory.py                      # T = 4 8 16 32, width 0.5, batch 64, CPU
     python scripts/bench_memory.py --json memory.json   # also writes {"bptt": {"4": bytes, ...}, "ottt": {...}}
@@ -21,6 +25,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import os
 import re
 import subprocess
 import sys
@@ -120,7 +125,8 @@ def run_point(args: argparse.Namespace, mode: str, T: int) -> dict[str, object]:
     """:func:`measure_point` in a fresh Python process."""
     command = [sys.executable, __file__, "--point", mode, str(T), "--width", str(args.width)]
     command += ["--batch-size", str(args.batch_size), "--device", args.device, "--backend", args.backend]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {"MALLOC_MMAP_THRESHOLD_": "65536", **os.environ}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{mode} T={T} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from training_helpers import FAST, compose_run
 
-from snnlab.training.run import sync_batchnorm
+from snnlab.training.preflight import sync_batchnorm
 
 ROOT = Path(__file__).resolve().parents[1]
 # An MLP without norm layers (per-process batch statistics would differ from one process's) that learns a bit.
@@ -42,13 +42,14 @@ def test_two_cpu_processes_equal_one_with_the_same_global_batch(tmp_path: Path) 
         tmp_path / "one": ["trainer.devices=1", "data.batch_size=16"],
         tmp_path / "two": ["trainer.devices=2", "data.batch_size=8"],
     }
-    (one, _), (two, out) = train_cli(runs)
+    (one, one_out), (two, out) = train_cli(runs)
     assert one["test_acc"] > 0.2  # it learnt something, so equality means something
     for key in ("test_acc", "test_loss", "best_val_acc"):  # metrics reduced over both ranks' halves
         assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), key
     assert two["firing_rates"] == pytest.approx(one["firing_rates"], rel=1e-4)
     assert two["step"] == one["step"] == 16 and two["train_samples_per_s"] > 0
     assert out.count("snnlab run") == 1  # rank 0 prints the summary, once
+    assert one_out.count("GPU available:") == 1 and "Tip:" not in one_out + out  # each log line once, no ads
     written = sorted(p.name for p in (tmp_path / "two").iterdir())
     assert written == sorted(p.name for p in (tmp_path / "one").iterdir())  # no second rank's files
 

@@ -16,12 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from training_helpers import FAST, TINY_CNN, compose_run
+from training_helpers import FAST, compose_run
 
 from snnlab.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ["trainer.max_epochs=3", "+trainer.limit_train_batches=6", "optim.lr=0.01"]  # 6 steps per epoch
+# A small MLP that learns within these 18 steps (so equal results mean an equal run), 6 steps per epoch.
+RUN = ["model=mlp", "model.hidden=[32]", "optim.lr=0.01", "trainer.max_epochs=3", "+trainer.limit_train_batches=6"]
 RUN += ["+trainer.limit_val_batches=3", "+trainer.limit_test_batches=3"]
 PAUSE = "training_helpers.PauseAt"
 STOPS = {"kill -9": signal.SIGKILL, "SIGTERM": signal.SIGTERM, "SIGINT": signal.SIGINT}
@@ -54,7 +55,7 @@ def stopped(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, i
     for name in STOPS:
         run_dir, marker = base / name.replace(" ", ""), base / f"{name}.paused"
         pause = ["epoch=1", "batch=3", f"marker={marker}", f"seconds={60 if name == 'kill -9' else 3}"]
-        args = [*FAST, *TINY_CNN, *RUN, f"hydra.run.dir={run_dir}", f"+callbacks.pause._target_={PAUSE}"]
+        args = [*FAST, *RUN, f"hydra.run.dir={run_dir}", f"+callbacks.pause._target_={PAUSE}"]
         args += [f"+callbacks.pause.{a}" for a in pause]
         pipe = subprocess.PIPE
         proc = subprocess.Popen(
@@ -76,6 +77,17 @@ def test_last_checkpoint_is_the_last_epoch(reference: Path) -> None:
     last = torch.load(reference / "checkpoints/last.ckpt", weights_only=True)
     assert (last["epoch"], last["global_step"]) == (2, 18)
     assert summary(reference)["status"] == "finished" and fit_epochs(reference) == [0, 1, 2]
+
+
+def test_best_and_last_are_kept_apart_and_both_carried_into_a_resumed_run(tmp_path: Path) -> None:
+    frozen = [*RUN, "optim.lr=0"]  # val/acc never improves: the best stays epoch 0, last moves on
+    train(compose_run(tmp_path / "first", [*frozen, "trainer.max_epochs=2"]))
+    assert torch.load(tmp_path / "first/checkpoints/last.ckpt", weights_only=True)["epoch"] == 1
+    last = tmp_path / "first/checkpoints/last.ckpt"
+    train(compose_run(tmp_path / "resumed", [*frozen, f"ckpt_path={last}"]))
+    first, resumed = summary(tmp_path / "first"), summary(tmp_path / "resumed")
+    assert resumed["best_checkpoint"] == str(tmp_path / "resumed/checkpoints/best-epoch000.ckpt")  # copied over
+    assert Path(resumed["best_checkpoint"]).is_file() and resumed["best_val_acc"] == first["best_val_acc"]
 
 
 def test_kill_9_mid_epoch_then_resume_loses_only_that_epoch(
@@ -129,8 +141,8 @@ def test_requeued_job_resumes_by_itself_in_its_folder(
 
 def test_resume_refuses_another_model_or_finished_epochs(tmp_path: Path, reference: Path) -> None:
     last = reference / "checkpoints/last.ckpt"
-    with pytest.raises(ValueError, match=r"(?s)other model or data settings.*T: 2 -> 3.*model.hidden: 16 -> 32"):
-        train(compose_run(tmp_path, [*RUN, "model.hidden=32", "T=3", f"ckpt_path={last}"]))
+    with pytest.raises(ValueError, match=r"(?s)other model or data.*T: 2 -> 3.*model.hidden: \[32\] -> \[64\]"):
+        train(compose_run(tmp_path, [*RUN, "model.hidden=[64]", "T=3", f"ckpt_path={last}"]))
     with pytest.raises(ValueError, match=r"trainer.max_epochs=3: the checkpoint has finished 3 epochs"):
         train(compose_run(tmp_path, [*RUN, f"ckpt_path={last}"]))
     assert not any(tmp_path.iterdir())

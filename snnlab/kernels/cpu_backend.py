@@ -92,7 +92,9 @@ def _load(kernel: KernelModule) -> ModuleType:
         if hasattr(module, "forward"):
             module.forward(x, v, np.float32(0), False, x.copy(), _EMPTY_SEQ, _EMPTY_SEQ, v.copy(), 0, 1)
         else:
-            module.backward(x, _EMPTY_SEQ, _EMPTY_STATE, x, x, v, np.float32(0), False, False, x.copy(), v.copy(), 0, 1)
+            module.backward(
+                x, _EMPTY_SEQ, _EMPTY_STATE, x, x, v, np.float32(0), False, False, False, x.copy(), v.copy(), 0, 1
+            )
     except NumbaError as e:
         raise RuntimeError(
             f"compiling the cpu kernel {path} failed; please report it with the message below and use "
@@ -174,12 +176,11 @@ class MultiStep(torch.autograd.Function):
         )
         grads_in = (_array(grad_s), _array(grad_v_seq), _array(grad_v_last, _EMPTY_STATE))
         saved = (_array(h_seq), _array(h_seq if x_seq is None else x_seq), _array(v))  # x only where it is read
-        flags = (ctx.dyn.v_reset is None, ctx.dyn.detach_reset)
+        theta_grad = theta is not None and ctx.needs_input_grad[2]
+        flags = (ctx.dyn.v_reset is None, ctx.dyn.detach_reset, theta_grad)
         kernel = backward_kernel(ctx.dyn)
         theta_sums = _run(kernel, N, T * N, *grads_in, *saved, ctx.theta_val, *flags, _array(grad_x), _array(grad_v))
-        grad_theta = None
-        if theta is not None and ctx.needs_input_grad[2]:
-            grad_theta = torch.tensor(sum(theta_sums), dtype=theta.dtype).reshape(theta.shape)
+        grad_theta = torch.tensor(sum(theta_sums), dtype=theta.dtype).reshape(theta.shape) if theta_grad else None
         return grad_x, grad_v, grad_theta, None, None, None, None
 
 

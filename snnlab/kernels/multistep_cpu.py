@@ -90,12 +90,12 @@ HAS_THETA = $has_theta
 
 
 @njit(**JIT)
-def backward(grad_s_seq, grad_v_seq, grad_v_last, h_seq, x_seq, v_init, theta, soft, detach, grad_x_seq,
-             grad_v_init, start, stop):
+def backward(grad_s_seq, grad_v_seq, grad_v_last, h_seq, x_seq, v_init, theta, soft, detach, theta_grad,
+             grad_x_seq, grad_v_init, start, stop):
     """Backpropagation through time, ``t = T-1..0``, of the neurons ``start:stop``.
 
     Empty ``grad_*`` inputs count as zeros; ``x_seq`` is read only where the math needs it.  Returns the sum of
-    this range's ``dL/dtheta`` terms (fp64; 0 without theta).
+    this range's ``dL/dtheta`` terms (fp64) when ``theta_grad``, else 0.
     """
     zeros = np.zeros(BLOCK, f32)
     theta_terms = np.zeros(BLOCK, f32)
@@ -124,7 +124,7 @@ $step
                 grad_x_t[j] = grad_x
                 grad_v_block[j] = grad_v_prev
                 theta_terms[j] = grad_theta
-            if HAS_THETA:
+            if HAS_THETA and theta_grad:
                 for j in range(b1 - b0):
                     theta_sums[j] += theta_terms[j]
     return theta_sums.sum()

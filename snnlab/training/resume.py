@@ -34,10 +34,9 @@ RECORDED_ON_RESUME = ("optim", "scheduler", "trainer", "data", "backend", "seed"
 class Interrupted(SystemExit):
     """Training stopped by a signal after writing a resumable checkpoint; exits with ``128 + signal``."""
 
-    def __init__(self, signum: int, checkpoint: str | None) -> None:
+    def __init__(self, signum: int) -> None:
         super().__init__(128 + signum)
         self.signum = signum
-        self.checkpoint = checkpoint
 
 
 def flatten(cfg: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -89,6 +88,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
     random.setstate(tuple(v if not isinstance(v, list) else tuple(v) for v in state["python"]))
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
@@ -240,10 +240,10 @@ class Preemption(Callback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
-        self.signum = self.signum or signal.SIGTERM
         path = last_checkpoint_path(trainer, self.last_path)
         trainer.save_checkpoint(path, weights_only=False)
         self.saved = str(path)
 
     def interrupted(self) -> Interrupted:
-        return Interrupted(self.signum or signal.SIGTERM, self.saved)
+        """The exception that ends the interrupted run (SIGTERM unless a Ctrl-C came first)."""
+        return Interrupted(self.signum or signal.SIGTERM)
