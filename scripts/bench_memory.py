@@ -14,7 +14,7 @@ glibc's ``MALLOC_MMAP_THRESHOLD_=65536``: blocks above 64 KiB are mapped and unm
 leave the RSS at once and the peak is the live memory, the same to within 1 MiB from run to run (with glibc's
 default, heap caching moved the BPTT T=4 peak by some 600 MiB between identical runs).
 
-    python scripts/bench_memory.py                      # T = 4 8 16 32, width 0.5, batch 64, CPU
+    python scripts/bench_memory.py                      # T = 4 8 16 32, width 0.5, batch 128, CPU
     python scripts/bench_memory.py --json memory.json   # also writes {"bptt": {"4": bytes, ...}, "ottt": {...}}
 """
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, int]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--T", type=int, nargs="+", default=[4, 8, 16, 32], help="time steps (default 4 8 16 32)")
     parser.add_argument("--width", type=float, default=0.5, help="ottt_vgg width multiplier (default 0.5)")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per batch (default 64)")
+    parser.add_argument("--batch-size", type=int, default=128, help="samples per batch (default 128)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs")
     parser.add_argument("--backend", default="torch", help="BPTT neuron backend (default torch, the reference loop)")
     parser.add_argument("--json", type=Path, help='write {"bptt": {"4": bytes, ...}, "ottt": {...}} here')
