@@ -1,4 +1,4 @@
-"""``python -m snnlab list``."""
+"""``python -m snnlab <subcommand>``: the same as the ``snnlab`` command."""
 
 from snnlab.cli import main
 

@@ -59,6 +59,8 @@ class SNNDataModule(LightningDataModule):
     input_shape: tuple[int, ...]
     num_classes: int
     time_first: bool = False
+    mean: tuple[float, ...] | None = None  # per-channel normalisation of the samples, (x - mean) / std;
+    std: tuple[float, ...] | None = None  # None: raw intensities in [0, 1] (what rate/latency encoders read)
 
     def __init__(
         self,
