@@ -59,7 +59,7 @@ def build_model(
 
 def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
     """The run's encoder; ``None`` for time-first (event) data, which only the direct encoder passes through."""
-    encoder: Encoder = instantiate(cfg.encoder, kind="encoder")
+    encoder: Encoder = instantiate(cfg.encoder, kind="encoder", mean=datamodule.mean, std=datamodule.std)
     if not datamodule.time_first:
         return encoder
     if not isinstance(encoder, DirectEncoder):
@@ -84,6 +84,7 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
         optimizer=instantiate(cfg.optim),
         scheduler=instantiate(scheduler) if scheduler else None,
         loss=cfg.classifier.loss,
+        loss_kwargs=cfg.classifier.get("loss_kwargs"),
         readout=cfg.classifier.readout,
         step_mode=learning.step_mode(cfg.step_mode),
         config=OmegaConf.to_container(cfg, resolve=True),

@@ -115,7 +115,8 @@ class OTTT(LearningMode):
     ) -> None:
         if not isinstance(online_update, bool):
             raise ValueError(f"learning.online_update must be true or false, got {online_update!r}")
-        with_mse(lambda s, y: s, mse_weight)  # checks mse_weight
+        if isinstance(mse_weight, bool) or not isinstance(mse_weight, (int, float)) or not 0 <= mse_weight <= 1:
+            raise ValueError(f"learning.mse_weight must be in [0, 1], got {mse_weight!r}")
         if gradient_clip_val is not None and (isinstance(gradient_clip_val, bool) or not gradient_clip_val >= 0):
             raise ValueError(f"learning.gradient_clip_val must be >= 0 or null, got {gradient_clip_val!r}")
         if gradient_clip_algorithm not in CLIP_ALGORITHMS:

@@ -26,8 +26,6 @@ def mse_to_one_hot(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def with_mse(loss_fn: Loss, mse_weight: float) -> Loss:
     """``(1 - λ)·loss_fn + λ·MSE(scores, one-hot)`` with ``λ = mse_weight`` in ``[0, 1]`` (OTTT's loss with ``ce``)."""
-    if isinstance(mse_weight, bool) or not 0.0 <= mse_weight <= 1.0:
-        raise ValueError(f"mse_weight must be in [0, 1], got {mse_weight!r}")
     if mse_weight == 0.0:
         return loss_fn
     weight = float(mse_weight)

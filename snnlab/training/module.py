@@ -51,11 +51,13 @@ class SNNClassifier(LightningModule):
         step_mode: str = "m",
         config: dict[str, Any] | None = None,
         learning: LearningMode | None = None,
+        loss_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.learning = learning or BPTT()
         self.automatic_optimization = self.learning.automatic_optimization
         self.loss_fn = registry.get("loss", loss)
+        self.loss_kwargs = dict(loss_kwargs or {})
         self.readout_fn = registry.get("readout", readout)
         self.net = net
         self.encoder = encoder
@@ -68,18 +70,28 @@ class SNNClassifier(LightningModule):
         self.monitor: SpikeMonitor | None = None
         self.firing_rates: dict[str, dict[str, float]] = {}
 
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The output sequence ``[T, B, K]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
+        x_seq = self.encoder(x) if self.encoder is not None else x
+        return torch.stack([self.net(x_t) for x_t in x_seq]) if self.step_mode == "s" else self.net(x_seq)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores ``[B, num_classes]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
-        x_seq = self.encoder(x) if self.encoder is not None else x
-        out_seq = torch.stack([self.net(x_t) for x_t in x_seq]) if self.step_mode == "s" else self.net(x_seq)
-        return self.readout_fn(out_seq, self.num_classes)
+        return self.readout_fn(self.outputs(x), self.num_classes)
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reset every stateful layer, then ``(loss, scores)`` of ``batch``."""
+        """Reset every stateful layer, then ``(loss, scores)`` of ``batch``.
+
+        A loss marked ``per_step`` (TET) gets the scores of each step alone, ``[T, B, num_classes]``.
+        """
         reset_net(self.net)
         x, y = batch
-        scores = self(x)
-        return self.loss_fn(scores, y), scores
+        out_seq = self.outputs(x)
+        scores = self.readout_fn(out_seq, self.num_classes)
+        if getattr(self.loss_fn, "per_step", False):
+            step_scores = torch.stack([self.readout_fn(o[None], self.num_classes) for o in out_seq])
+            return self.loss_fn(step_scores, y, **self.loss_kwargs), scores
+        return self.loss_fn(scores, y, **self.loss_kwargs), scores
 
     def _step(self, batch: Batch, stage: str, batch_idx: int = 0) -> torch.Tensor:
         if stage == "train":
