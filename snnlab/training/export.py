@@ -4,22 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from snnlab.data.base import SNNDataModule
 from snnlab.export.nir import import_nir, to_nir
-from snnlab.training.build import build
-from snnlab.training.module import SNNClassifier
-from snnlab.training.run import find_checkpoint, load_run_config
-
-
-def load_run(run_dir: str | Path, checkpoint: str = "best") -> tuple[SNNDataModule, SNNClassifier]:
-    """A run's data module and classifier (in eval mode) with the weights of ``checkpoint`` (best/last/path)."""
-    run_dir = Path(run_dir)
-    state = torch.load(find_checkpoint(run_dir, checkpoint), map_location="cpu", weights_only=False)
-    datamodule, module = build(load_run_config(run_dir, state))
-    module.load_state_dict(state["state_dict"])
-    return datamodule, module.eval()
+from snnlab.training.run_files import load_run
 
 
 def export_run(
@@ -31,7 +17,7 @@ def export_run(
     readout stay outside it.  Returns ``out_path``.
     """
     nir = import_nir()
-    datamodule, module = load_run(run_dir, checkpoint)
+    datamodule, module, _ = load_run(run_dir, checkpoint)
     graph = to_nir(module.net, datamodule.input_shape, dt=dt, approximate=approximate)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

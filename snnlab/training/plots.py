@@ -15,7 +15,7 @@ from torch import nn
 from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
 from snnlab.neurons.base import BaseNode
-from snnlab.training.export import load_run
+from snnlab.training.run_files import load_run
 
 
 def layer_labels(net: nn.Module) -> dict[str, str]:
@@ -133,7 +133,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None, samples: in
     run_dir = Path(run_dir)
     out_dir = Path(out_dir or run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    datamodule, module = load_run(run_dir)
+    datamodule, module, _ = load_run(run_dir)
     datamodule.setup("test")
     x = next(iter(datamodule.test_dataloader()))[0]
     x = x[:, :samples] if datamodule.time_first else x[:samples]

@@ -23,10 +23,13 @@ from omegaconf import DictConfig, OmegaConf
 from snnlab.data.base import SNNDataModule
 from snnlab.instantiate import ConfigError, instantiate, instantiate_dict
 from snnlab.training.build import build
+from snnlab.training.energy_callback import EnergyCallback
 from snnlab.training.module import SNNClassifier
+from snnlab.training.plots import layer_labels, plot_firing_rates
 from snnlab.training.preflight import check_backend, check_resume, dry_run, load_checkpoint, sync_batchnorm
 from snnlab.training.report import plot_curves, print_summary, write_summary
 from snnlab.training.resume import Preemption, RunState, floats, last_checkpoint_path
+from snnlab.training.run_files import load_run
 from snnlab.training.throughput import TrainThroughput
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,7 @@ def report(
         "wall_time_s": wall,
         "train_samples_per_s": run.throughput.samples_per_second,
         "firing_rates": {k.removeprefix("test/rate/"): v for k, v in metrics.items() if k.startswith("test/rate/")},
+        "energy": next((c.report for c in trainer.callbacks if isinstance(c, EnergyCallback)), None),
         "best_checkpoint": getattr(best, "best_model_path", None) or None,
         "last_checkpoint": str(last) if last.is_file() else None,
         "output_dir": str(out_dir),
@@ -157,6 +161,8 @@ def report(
     }
     write_summary(out_dir / "summary.json", summary)
     plot_curves(history, out_dir / "curves.png")
+    if summary["firing_rates"]:
+        plot_firing_rates(summary["firing_rates"], out_dir / "firing_rates.png", layer_labels(run.module.net))
     print_summary(summary)
     if signum is not None:
         log.warning(
@@ -171,45 +177,9 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def load_run_config(run_dir: Path, ckpt: dict[str, Any] | None = None) -> DictConfig:
-    """A run's resolved config: the one stored in its checkpoint, else ``config.yaml`` in the run dir."""
-    if ckpt is not None and ckpt.get("snnlab_config"):
-        return OmegaConf.create(ckpt["snnlab_config"])
-    return OmegaConf.load(run_dir / "config.yaml")
-
-
-def find_checkpoint(run_dir: Path, which: str = "best") -> Path:
-    """``best`` (the best ``val/acc`` checkpoint), ``last``, or a path."""
-    if which not in ("best", "last"):
-        return Path(which)
-    ckpt_dir = run_dir / "checkpoints"
-    if not ckpt_dir.is_dir():
-        what = "no such folder" if not run_dir.exists() else "not a run folder (it has no checkpoints/)"
-        raise FileNotFoundError(f"{run_dir}: {what}; pass a folder a training run wrote, outputs/<task>/runs/<time>")
-    found = sorted(ckpt_dir.glob("best*.ckpt")) if which == "best" else [ckpt_dir / "last.ckpt"]
-    if not found or not found[-1].is_file():
-        raise FileNotFoundError(f"{run_dir}: no {which} checkpoint in checkpoints/ (training stopped before one)")
-    return found[-1]
-
-
 def evaluate(run_dir: str | Path, checkpoint: str = "best", accelerator: str = "auto") -> dict[str, Any]:
     """Rebuild a finished run's exact model from its stored config, load ``checkpoint``, report test metrics."""
-    run_dir = Path(run_dir)
-    path = find_checkpoint(run_dir, checkpoint)
-    state = load_checkpoint(path, "--ckpt")
-    cfg = load_run_config(run_dir, state)
-    if cfg.seed is not None:
-        lightning.seed_everything(cfg.seed)
-    datamodule, module = build(cfg)
-    try:
-        missing, unexpected = module.load_state_dict(state["state_dict"], strict=False)
-    except RuntimeError as e:  # a weight of another shape
-        missing, unexpected = [str(e).splitlines()[-1].strip()], []
-    if missing or unexpected:
-        raise ConfigError(
-            f"--ckpt={str(path)!r}: holds another network than its config describes "
-            f"({len(missing)} missing weights, e.g. {missing[:2]}; {len(unexpected)} unexpected, e.g. {unexpected[:2]})"
-        )
+    datamodule, module, path = load_run(run_dir, checkpoint)
     trainer = lightning.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False)
     trainer.test(module, datamodule=datamodule, verbose=False)
     return {**floats(trainer.callback_metrics), "checkpoint": str(path)}
