@@ -318,6 +318,16 @@ def test_ottt_mnist5k_style_run_learns(tmp_path: Path) -> None:
     assert (tmp_path / "summary.json").is_file()
 
 
+@pytest.mark.parametrize(
+    "options", [["classifier.loss=mse", "classifier.spiking_head=true"], ["classifier.loss=tet"], ["dropout=dropout"]]
+)
+def test_spiking_head_per_step_loss_and_dropout_run_online(tmp_path: Path, options: list[str]) -> None:
+    """A spiking head ends the network in a [spike, trace] pair; a per-step loss (TET) gets one step at a time."""
+    overrides = ["learning=ottt", "neuron=ottt_lif", "norm=none", "model.channels=[4]", "model.hidden=8", "T=2"]
+    loss = train(compose_cfg(tmp_path, [*overrides, *options, "debug=fdr", "optimized_metric=train/loss"]))
+    assert math.isfinite(loss) and loss > 0
+
+
 @pytest.mark.parametrize("step_mode", ["m", "s"])
 def test_ottt_neuron_under_bptt_fails_clearly(tmp_path: Path, step_mode: str) -> None:
     cfg = compose_cfg(tmp_path, ["neuron=ottt_lif", "norm=none", f"step_mode={step_mode}"])

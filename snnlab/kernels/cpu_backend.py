@@ -2,10 +2,10 @@
 
 One pass runs the forward over all ``T`` steps and one pass runs backpropagation through time, each split
 over ``torch.get_num_threads()`` threads by neuron ranges (the calling thread takes the first range).  The
-forward saves only ``h`` (and, where ``∂h/∂θ`` needs it, the input); spikes and ``v[t-1]`` are recomputed from
-``h`` in the backward.  The source of each variant comes from :mod:`snnlab.kernels.cpu_codegen`; it is written to
-:func:`kernel_dir` as a module named by a digest of its text, and Numba caches the compiled code beside it, so a
-variant compiles once per machine (about a second) and later processes load it in milliseconds.
+forward writes only its outputs and saves its input; the backward recomputes each block's forward in cache
+(see :mod:`snnlab.kernels.multistep_cpu`).  The sources come from :mod:`snnlab.kernels.cpu_codegen`; each is
+written to :func:`kernel_dir` as a module named by a digest of its text, and Numba caches the compiled code
+beside it, so a kernel compiles once per machine (about a second) and later processes load it in milliseconds.
 """
 
 from __future__ import annotations
@@ -90,10 +90,10 @@ def _load(kernel: KernelModule) -> ModuleType:
     x, v = np.zeros((1, 1), np.float32), np.zeros(1, np.float32)
     try:  # compile for the argument types of every later call
         if hasattr(module, "forward"):
-            module.forward(x, v, np.float32(0), False, x.copy(), _EMPTY_SEQ, _EMPTY_SEQ, v.copy(), 0, 1)
+            module.forward(x, v, np.float32(0), False, x.copy(), _EMPTY_SEQ, v.copy(), 0, 1)
         else:
             module.backward(
-                x, _EMPTY_SEQ, _EMPTY_STATE, x, x, v, np.float32(0), False, False, False, x.copy(), v.copy(), 0, 1
+                x, _EMPTY_SEQ, _EMPTY_STATE, x, v, np.float32(0), False, False, False, x.copy(), v.copy(), 0, 1
             )
     except NumbaError as e:
         raise RuntimeError(
@@ -151,35 +151,32 @@ class MultiStep(torch.autograd.Function):
         s_seq = torch.empty_like(x_seq)
         v_last = torch.empty_like(v)
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
-        h_seq = torch.empty_like(x_seq) if needs_grad else None
         inputs = (_array(x_seq), _array(v), theta_val, dyn.v_reset is None)
-        outputs = (_array(s_seq), _array(h_seq), _array(v_seq), _array(v_last))
-        _run(forward_kernel(dyn), N, T * N, *inputs, *outputs)
+        _run(forward_kernel(dyn), N, T * N, *inputs, _array(s_seq), _array(v_seq), _array(v_last))
         if needs_grad:
             ctx.set_materialize_grads(False)
             ctx.dyn, ctx.theta_val = dyn, theta_val
-            source = backward_module(dyn)
-            keep_x = source.x_in_grads or (theta is not None and source.x_in_theta_grad)
-            ctx.save_for_backward(h_seq, x_seq if keep_x else None, v, theta)
+            ctx.save_for_backward(x_seq, v, theta)
         return s_seq, v_last, v_seq
 
     @staticmethod
     def backward(
         ctx: Any, grad_s: torch.Tensor | None, grad_v_last: torch.Tensor | None, grad_v_seq: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
-        h_seq, x_seq, v, theta = ctx.saved_tensors
-        T, N = h_seq.shape
-        grad_x = torch.empty_like(h_seq)
+        x_seq, v, theta = ctx.saved_tensors
+        T, N = x_seq.shape
+        grad_x = torch.empty_like(x_seq)
         grad_v = torch.empty_like(v)
         grad_s, grad_v_seq, grad_v_last = (
             None if g is None else g.contiguous() for g in (grad_s, grad_v_seq, grad_v_last)
         )
         grads_in = (_array(grad_s), _array(grad_v_seq), _array(grad_v_last, _EMPTY_STATE))
-        saved = (_array(h_seq), _array(h_seq if x_seq is None else x_seq), _array(v))  # x only where it is read
         theta_grad = theta is not None and ctx.needs_input_grad[2]
         flags = (ctx.dyn.v_reset is None, ctx.dyn.detach_reset, theta_grad)
         kernel = backward_kernel(ctx.dyn)
-        theta_sums = _run(kernel, N, T * N, *grads_in, *saved, ctx.theta_val, *flags, _array(grad_x), _array(grad_v))
+        theta_sums = _run(
+            kernel, N, T * N, *grads_in, _array(x_seq), _array(v), ctx.theta_val, *flags, _array(grad_x), _array(grad_v)
+        )
         grad_theta = torch.tensor(sum(theta_sums), dtype=theta.dtype).reshape(theta.shape) if theta_grad else None
         return grad_x, grad_v, grad_theta, None, None, None, None
 

@@ -19,7 +19,6 @@ import hashlib
 import math
 from dataclasses import dataclass, replace
 from functools import cache
-from string import Template
 
 import numpy as np
 
@@ -30,6 +29,8 @@ from snnlab.math.surrogate import Sigmoid
 
 BLOCK = 512
 """Neurons per block of the loops."""
+TRACE = 16384
+"""Floats per trace buffer of the backward (``T × block``; the block shrinks for large ``T`` to keep them cached)."""
 INDENT = " " * 16
 """Indentation of the innermost loop body in the templates."""
 
@@ -133,10 +134,6 @@ class KernelModule:
     name: str
     """A valid module name: the direction, the neuron kind and a digest of :attr:`source`."""
     source: str
-    x_in_grads: bool = False
-    """(Backward) the input/state gradients read ``x``, so the backward needs the saved input."""
-    x_in_theta_grad: bool = False
-    """(Backward) the θ gradient reads ``x`` (LIF with ``decay_input``)."""
 
 
 @cache
@@ -151,9 +148,20 @@ def backward_module(dyn: NeuronDynamics) -> KernelModule:
     return _backward_module(family(dyn))
 
 
-def _render(template: Template, description: str, step: dict[str, str], **fields: object) -> str:
-    body = "\n".join(INDENT + line for line in straight_line(step, "_t"))
-    return template.substitute(description=description, block=BLOCK, step=body, **fields)
+def _statements(targets: dict[str, str], prefix: str) -> str:
+    return "\n".join(INDENT + line for line in straight_line(targets, prefix))
+
+
+def _step(fam: NeuronDynamics) -> str:
+    """One forward step of every family member: ``h``, ``s`` and ``v_next`` from ``v``, ``x`` and ``theta``."""
+    v, x, theta, h, s = (PyExpr.symbol(n) for n in ("v", "x", "theta", "h", "s"))
+    variants = members(fam)
+    step = {
+        "h": selected([dyn.charge(v, x, theta) for dyn in variants]),
+        "s": NUMBA_OPS.heaviside(h - fam.v_threshold).code,
+        "v_next": selected([PyExpr.lift(dyn.reset(h, s)) for dyn in variants]),
+    }
+    return _statements(step, "_f")
 
 
 def _name(direction: str, fam: NeuronDynamics, source: str) -> str:
@@ -162,35 +170,28 @@ def _name(direction: str, fam: NeuronDynamics, source: str) -> str:
 
 @cache
 def _forward_module(fam: NeuronDynamics) -> KernelModule:
-    v, x, theta, h, s = (PyExpr.symbol(n) for n in ("v", "x", "theta", "h", "s"))
-    variants = members(fam)
-    step = {
-        "h": selected([dyn.charge(v, x, theta) for dyn in variants]),
-        "s": NUMBA_OPS.heaviside(h - fam.v_threshold).code,
-        "v_next": selected([PyExpr.lift(dyn.reset(h, s)) for dyn in variants]),
-    }
     kind = f"kind={fam.kind!r}, v_threshold={fam.v_threshold}, v_reset={fam.v_reset}, decay_input={fam.decay_input}"
-    source = _render(FORWARD, f"the forward of {kind}, hard or soft reset, any surrogate", step)
+    description = f"the forward of {kind}, hard or soft reset, any surrogate"
+    source = FORWARD.substitute(description=description, block=BLOCK, step=_step(fam))
     return KernelModule(_name("fwd", fam, source), source)
 
 
 @cache
 def _backward_module(fam: NeuronDynamics) -> KernelModule:
-    grad_s, grad_v, h, v_prev, x, theta, h_prev = (
-        PyExpr.symbol(n) for n in ("grad_s", "grad_v", "h", "v_prev", "x", "theta", "h_prev")
-    )
-    variants = members(fam)
-    rebuilt = [PyExpr.lift(dyn.reset(h_prev, NUMBA_OPS.heaviside(h_prev - fam.v_threshold))) for dyn in variants]
-    grads = [dyn.backward_step(grad_s, grad_v, h, v_prev, x, theta, NUMBA_OPS) for dyn in variants]
+    grad_s, grad_v, h, v_prev, x, theta = (PyExpr.symbol(n) for n in ("grad_s", "grad_v", "h", "v_prev", "x", "theta"))
+    grads = [dyn.backward_step(grad_s, grad_v, h, v_prev, x, theta, NUMBA_OPS) for dyn in members(fam)]
     grad_x, grad_v_prev, grad_theta = ([PyExpr.lift(0.0 if g[k] is None else g[k]) for g in grads] for k in range(3))
-    step = {
-        "v_prev": f"(v_first if first else {selected(rebuilt)})",
+    backward_step = {
         "grad_x": selected(grad_x),
         "grad_v_prev": selected(grad_v_prev),
         "grad_theta": selected(grad_theta),
     }
-    description = f"the backward of {fam!r}, hard or soft reset, detach_reset or not"
-    source = _render(BACKWARD, description, step, has_theta=fam.has_theta)
-    x_in_grads = any("x" in a.symbols | b.symbols for a, b in zip(grad_x, grad_v_prev))
-    x_in_theta_grad = fam.has_theta and any("x" in g.symbols for g in grad_theta)
-    return KernelModule(_name("bwd", fam, source), source, x_in_grads, x_in_theta_grad)
+    source = BACKWARD.substitute(
+        description=f"the backward of {fam!r}, hard or soft reset, detach_reset or not",
+        block=BLOCK,
+        trace=TRACE,
+        has_theta=fam.has_theta,
+        step=_step(fam),
+        backward_step=_statements(backward_step, "_b"),
+    )
+    return KernelModule(_name("bwd", fam, source), source)

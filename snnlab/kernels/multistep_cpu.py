@@ -8,8 +8,10 @@ forward module, which does not depend on the surrogate, serves every surrogate t
 
 Tensors are time-major ``[T, N]``, fp32 and C-contiguous.  A call works on the neurons ``start:stop`` in
 blocks of ``BLOCK``: the block's state stays in its output row while the time loop runs over the block, so the
-innermost loop walks contiguous memory, has no branches and vectorises.  Like the CUDA kernels
-(``multistep.cuh``), the forward saves only ``h`` and the backward rebuilds spikes and ``v[t-1]`` from it.
+innermost loop walks contiguous memory, has no branches and vectorises.  The forward writes only its outputs;
+the backward recomputes a block's forward from the saved input, keeping ``h`` and ``v[t-1]`` in cache, and then
+walks back in time (the CUDA kernels, ``multistep.cuh``, save ``h`` instead: on a CPU the extra pass over
+cached data costs less than writing and reading ``h``).
 """
 
 from string import Template
@@ -60,8 +62,8 @@ FORWARD = Template(
     + '''
 
 @njit(**JIT)
-def forward(x_seq, v_init, theta, soft, s_seq, h_seq, v_seq, v_last, start, stop):
-    """Steps ``0..T-1`` of the neurons ``start:stop``; ``h_seq`` and ``v_seq`` are written unless empty."""
+def forward(x_seq, v_init, theta, soft, s_seq, v_seq, v_last, start, stop):
+    """Steps ``0..T-1`` of the neurons ``start:stop``; ``v_seq`` is written unless it is empty."""
     discard = np.empty(BLOCK, f32)
     for b0 in range(start, stop, BLOCK):
         b1 = min(b0 + BLOCK, stop)
@@ -70,14 +72,12 @@ def forward(x_seq, v_init, theta, soft, s_seq, h_seq, v_seq, v_last, start, stop
         for t in range(x_seq.shape[0]):
             x_t = x_seq[t, b0:b1]
             s_t = s_seq[t, b0:b1]
-            h_t = h_seq[t, b0:b1] if h_seq.shape[0] > 0 else discard
             v_t = v_seq[t, b0:b1] if v_seq.shape[0] > 0 else discard
             for j in range(b1 - b0):
                 v = v_block[j]
                 x = x_t[j]
 $step
                 s_t[j] = s
-                h_t[j] = h
                 v_t[j] = v_next
                 v_block[j] = v_next
 '''
@@ -87,40 +87,56 @@ BACKWARD = Template(
     PRELUDE
     + '''
 HAS_THETA = $has_theta
+TRACE = $trace
 
 
 @njit(**JIT)
-def backward(grad_s_seq, grad_v_seq, grad_v_last, h_seq, x_seq, v_init, theta, soft, detach, theta_grad,
-             grad_x_seq, grad_v_init, start, stop):
-    """Backpropagation through time, ``t = T-1..0``, of the neurons ``start:stop``.
+def backward(grad_s_seq, grad_v_seq, grad_v_last, x_seq, v_init, theta, soft, detach, theta_grad, grad_x_seq,
+             grad_v_init, start, stop):
+    """Backpropagation through time of the neurons ``start:stop``.
 
-    Empty ``grad_*`` inputs count as zeros; ``x_seq`` is read only where the math needs it.  Returns the sum of
+    Per block, the forward runs again and keeps ``h[t]`` and ``v[t-1]`` of every step in cache-sized buffers,
+    then the steps ``T-1..0`` are differentiated.  Empty ``grad_*`` inputs count as zeros.  Returns the sum of
     this range's ``dL/dtheta`` terms (fp64) when ``theta_grad``, else 0.
     """
-    zeros = np.zeros(BLOCK, f32)
-    theta_terms = np.zeros(BLOCK, f32)
-    theta_sums = np.zeros(BLOCK, np.float64)
-    for b0 in range(start, stop, BLOCK):
-        b1 = min(b0 + BLOCK, stop)
-        grad_v_block = grad_v_init[b0:b1]
+    T = x_seq.shape[0]
+    block = max(16, min(BLOCK, TRACE // T // 16 * 16))
+    zeros = np.zeros(block, f32)
+    h_trace = np.empty(T * block, f32)  # flat: rows of 2-D arrays would keep the loops from vectorising
+    v_trace = np.empty(T * block, f32)
+    theta_terms = np.zeros(block, f32)
+    theta_sums = np.zeros(block, np.float64)
+    for b0 in range(start, stop, block):
+        b1 = min(b0 + block, stop)
+        v_block = grad_v_init[b0:b1]  # the membrane potential first, then dL/dv
+        v_block[:] = v_init[b0:b1]
+        for t in range(T):
+            x_t = x_seq[t, b0:b1]
+            h_t = h_trace[t * block : t * block + b1 - b0]
+            v_t = v_trace[t * block : t * block + b1 - b0]
+            for j in range(b1 - b0):
+                v = v_block[j]
+                x = x_t[j]
+$step
+                h_t[j] = h
+                v_t[j] = v
+                v_block[j] = v_next
+        grad_v_block = v_block
         grad_v_block[:] = grad_v_last[b0:b1] if grad_v_last.shape[0] > 0 else zeros[: b1 - b0]
-        v_init_b = v_init[b0:b1]
-        for t in range(h_seq.shape[0] - 1, -1, -1):
+        for t in range(T - 1, -1, -1):
             grad_s_t = grad_s_seq[t, b0:b1] if grad_s_seq.shape[0] > 0 else zeros
             grad_v_t = grad_v_seq[t, b0:b1] if grad_v_seq.shape[0] > 0 else zeros
-            h_t = h_seq[t, b0:b1]
-            h_prev_t = h_seq[max(t - 1, 0), b0:b1]
             x_t = x_seq[t, b0:b1]
+            h_t = h_trace[t * block : t * block + b1 - b0]
+            v_t = v_trace[t * block : t * block + b1 - b0]
             grad_x_t = grad_x_seq[t, b0:b1]
-            first = t == 0
             for j in range(b1 - b0):
                 grad_s = grad_s_t[j]
                 grad_v = grad_v_block[j] + grad_v_t[j]
-                h = h_t[j]
                 x = x_t[j]
-                h_prev = h_prev_t[j]
-                v_first = v_init_b[j]
-$step
+                h = h_t[j]
+                v_prev = v_t[j]
+$backward_step
                 grad_x_t[j] = grad_x
                 grad_v_block[j] = grad_v_prev
                 theta_terms[j] = grad_theta

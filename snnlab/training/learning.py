@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -159,9 +160,9 @@ class OTTT(LearningMode):
         reset_net(module.net)
         x_seq = module.encoder(x) if module.encoder is not None else x
         steps = len(x_seq)
-        loss_fn = with_mse(module.loss_fn, self.mse_weight)
+        loss_fn = with_mse(partial(step_loss, module), self.mse_weight)
         losses, outputs = [], []
-        for t, out in enumerate(online_outputs(module.net, x_seq)):
+        for t, out in enumerate(stepwise_outputs(module.net, x_seq)):
             last = t == steps - 1
             if self.online_update or t == 0:
                 optimizer.zero_grad()
@@ -202,9 +203,17 @@ class OTTT(LearningMode):
             module.lr_scheduler_step(config.scheduler, metric)
 
 
-def online_outputs(net: nn.Module, x_seq: torch.Tensor) -> Iterator[torch.Tensor]:
-    """Run ``net`` one step of ``x_seq`` at a time, yielding each step's output value (the spikes of a
-    ``[spike, trace]`` output); backpropagate each one before taking the next to keep memory constant in ``T``."""
+def step_loss(module: SNNClassifier, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``classifier.loss`` of one step's scores ``[B, K]`` (a per-step loss such as TET gets a one-step sequence)."""
+    if getattr(module.loss_fn, "per_step", False):
+        return module.loss_fn(scores[None], targets, **module.loss_kwargs)
+    return module.loss_fn(scores, targets, **module.loss_kwargs)
+
+
+def stepwise_outputs(net: nn.Module, x_seq: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Run ``net`` one step of ``x_seq`` at a time, yielding each step's output value (the spikes of the
+    ``[spike, trace]`` pair an online network with a spiking head gives in training).  In OTTT each step is
+    backpropagated before the next is taken, which keeps memory constant in ``T``."""
     for x_t in x_seq:
         out = net(x_t)
         yield out[0] if isinstance(out, (list, tuple)) else out

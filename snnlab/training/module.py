@@ -14,7 +14,7 @@ from snnlab import registry
 from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
 from snnlab.training import losses, readouts  # noqa: F401  (registers the losses and readouts)
-from snnlab.training.learning import BPTT, LearningMode
+from snnlab.training.learning import BPTT, LearningMode, stepwise_outputs
 
 STAGES = ("train", "val", "test", "predict")
 
@@ -73,7 +73,7 @@ class SNNClassifier(LightningModule):
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
         """The output sequence ``[T, B, K]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
         x_seq = self.encoder(x) if self.encoder is not None else x
-        return torch.stack([self.net(x_t) for x_t in x_seq]) if self.step_mode == "s" else self.net(x_seq)
+        return torch.stack(list(stepwise_outputs(self.net, x_seq))) if self.step_mode == "s" else self.net(x_seq)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores ``[B, num_classes]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
