@@ -64,7 +64,7 @@ def measure_point(mode: str, T: int, width: float, batch_size: int, device: str,
     from hydra import compose, initialize_config_dir
     from torch.utils.data import DataLoader, TensorDataset
 
-    from snnlab.cli import CONFIG_DIR
+    from snnlab.conf import CONFIG_DIR
     from snnlab.encoders import DirectEncoder
     from snnlab.training import SNNClassifier
     from snnlab.training.build import build_learning, build_model

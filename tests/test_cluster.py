@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from training_helpers import FAST, TINY_CNN
 
-from snnlab.cli import CONFIG_DIR
+from snnlab.conf import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [*FAST, *TINY_CNN, "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2"]

@@ -20,6 +20,7 @@ from fake_datasets import (
 )
 from omegaconf import OmegaConf
 
+from snnlab.conf import CONFIG_DIR
 from snnlab.data import tonic_readers
 from snnlab.data.event_frames import EventFrames
 from snnlab.data.events import (
@@ -31,7 +32,7 @@ from snnlab.data.events import (
 )
 from snnlab.instantiate import instantiate
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
+CONF = CONFIG_DIR / "data"
 DVS = np.dtype([("x", np.int16), ("y", np.int16), ("p", bool), ("t", np.int64)])
 
 

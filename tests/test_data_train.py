@@ -19,6 +19,7 @@ from fake_datasets import (
 )
 from hydra import compose, initialize_config_dir
 
+from snnlab.conf import CONFIG_DIR
 from snnlab.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_train_one_epoch(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides) -> None:
     forbid_network(monkeypatch)
     skip_cifar_md5(monkeypatch)
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", [*overrides, *FAST, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}"])
     train(cfg)
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -12,6 +12,7 @@ from fake_datasets import forbid_network, skip_cifar_md5, write_cifar, write_mni
 from omegaconf import OmegaConf
 from torchvision import transforms as T
 
+from snnlab.conf import CONFIG_DIR
 from snnlab.data.vision import (
     CIFAR10DataModule,
     CIFAR100DataModule,
@@ -21,7 +22,7 @@ from snnlab.data.vision import (
 )
 from snnlab.instantiate import instantiate
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
+CONF = CONFIG_DIR / "data"
 
 
 @pytest.fixture(autouse=True)

@@ -19,5 +19,5 @@ def test_cupy_on_cpu_tensor_is_a_clear_error():
 
 
 def test_unknown_backend_lists_the_registered_ones():
-    with pytest.raises(ValueError, match=r"unknown backend 'triton'; valid: auto, cupy, torch"):
+    with pytest.raises(ValueError, match=r"unknown backend 'triton'; valid: auto, cpu, cupy, torch"):
         resolve_backend("triton", torch.zeros(1))

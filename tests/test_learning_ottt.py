@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from snnlab import layers, registry
-from snnlab.cli import CONFIG_DIR
+from snnlab.conf import CONFIG_DIR
 from snnlab.encoders import DirectEncoder
 from snnlab.functional import set_step_mode
 from snnlab.neurons import LIF, OTTTLIF

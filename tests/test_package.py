@@ -48,7 +48,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     wheel = next(root.glob("snnlab-*.whl"))
     target = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True
+    )
     return target
 
 
@@ -60,6 +62,10 @@ def snnlab(installed: Path, cwd: Path, *args: str) -> subprocess.CompletedProces
 
 
 def test_the_wheel_ships_its_configs_and_trains_outside_the_repo(installed: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    code = "import snnlab; print(snnlab.__file__)"
+    imported = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert Path(imported.stdout.strip()).is_relative_to(installed)  # the wheel, not this checkout
     where = snnlab(installed, tmp_path, "inspect", "--json")
     assert where.returncode == 0, where.stderr
     assert json.loads(where.stdout)["model"] == "cnn"

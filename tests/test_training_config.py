@@ -16,6 +16,7 @@ from snnlab.data.digits import Digits
 from snnlab.training import build, train
 
 NEURONS = ["if", "lif", "plif", "rif"]
+ONLINE_NEURONS = ["ottt_lif"]  # learning=ottt only: covered by tests/test_learning_ottt.py
 NORMS = ["none", "bn", "tdbn", "tebn", "bntt", "neunorm"]
 DROPOUTS = ["none", "dropout", "dropconnect"]
 COMBOS = list(itertools.product(NEURONS, NORMS, DROPOUTS, ["m", "s"]))
@@ -23,7 +24,7 @@ MULTI_STEP_ONLY = {"tdbn": "ThresholdDependentBatchNorm", "tebn": "TemporalEffec
 
 
 def test_the_config_groups_cover_every_registered_component() -> None:
-    for kind, tested in (("neuron", NEURONS), ("norm", NORMS), ("dropout", DROPOUTS)):
+    for kind, tested in (("neuron", NEURONS + ONLINE_NEURONS), ("norm", NORMS), ("dropout", DROPOUTS)):
         assert registry.names(kind) == sorted(tested)
 
 
@@ -76,7 +77,7 @@ def test_T_is_set_once_at_the_root(tmp_path: Path) -> None:
         (["step_mode=x"], r"unknown step_mode 'x'; valid: \('s', 'm'\)"),
         (["backend=numba"], r"unknown backend 'numba'; valid: auto, .*torch"),
         (["model._target_=alexnet"], r"unknown model 'alexnet'; valid: bntt_vgg, cifarnet, cnn, .*resnet19, sew_dvs"),
-        (["neuron._target_=izhikevich"], r"unknown neuron 'izhikevich'; valid: if, lif, plif, rif"),
+        (["neuron._target_=izhikevich"], r"unknown neuron 'izhikevich'; valid: if, lif, ottt_lif, plif, rif"),
         (["norm._target_=layernorm"], r"unknown norm 'layernorm'; valid: bn, bntt, neunorm, none, tdbn, tebn"),
         (["dropout._target_=zoneout"], r"unknown dropout 'zoneout'; valid: dropconnect, dropout, none"),
         (["encoder._target_=delta"], r"unknown encoder 'delta'; valid: direct, latency, poisson"),

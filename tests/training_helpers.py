@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from lightning import Callback, LightningModule, Trainer
 from omegaconf import DictConfig
 
-from snnlab.cli import CONFIG_DIR
+from snnlab.conf import CONFIG_DIR
 
 # A tiny digits run: small batches, T=2, no progress bar or model summary.
 FAST = [

@@ -23,9 +23,9 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from snnlab import registry
+from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 EXIT_USER_ERROR = 2
 USER_ERRORS = (ValueError, TypeError, OSError, OmegaConfBaseException)
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")
@@ -34,7 +34,7 @@ THIRD_PARTY_NOTICES = ("💡 Tip:", "Trainer already configured with model summa
 """Lightning log lines that advertise or restate the config: dropped from the console."""
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+@hydra.main(version_base="1.3", config_path="pkg://snnlab.conf", config_name="train")
 def train(cfg: DictConfig) -> float:
     """``python train.py [overrides]``: one training run; returns the optimized metric to sweepers."""
     out_dir = Path(cfg.paths.output_dir)

@@ -1,0 +1,43 @@
+"""The ``snnlab`` command (also ``python -m snnlab``): ``train``, ``eval``, ``list``, ``inspect``, ``export``,
+``plot``.  ``train.py`` and ``eval.py`` at the repository root are thin wrappers of ``train`` and ``eval``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from snnlab.cli import commands
+from snnlab.cli.app import CONFIG_DIR, MultirunGuard, check_root, train
+from snnlab.cli.commands import evaluate
+
+SUBCOMMANDS: dict[str, tuple[Callable[..., Any], str]] = {
+    "eval": (commands.evaluate, "test a finished run: eval RUN_DIR [--ckpt best|last|PATH]"),
+    "list": (commands.list_components, "every registered component, by kind"),
+    "inspect": (commands.inspect, "the configured network without data files: inspect [overrides] [--json]"),
+    "export": (commands.export, "a run's network as NIR: export RUN_DIR --format nir -o model.nir"),
+    "plot": (commands.plot, "firing rates and spike raster of a run: plot RUN_DIR"),
+}
+TRAIN_HELP = "train a network: train [group=option ...] [key=value ...] (Hydra overrides; -m sweeps)"
+USAGE = f"usage: snnlab {{train,{','.join(SUBCOMMANDS)}}} ...\n\n  {'train':<10} {TRAIN_HELP}\n" + "".join(
+    f"  {name:<10} {text}\n" for name, (_, text) in SUBCOMMANDS.items()
+)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Dispatch ``snnlab <subcommand> [arguments]``."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return None
+    command, rest = args[0], args[1:]
+    if command == "train":
+        sys.argv = ["snnlab train", *rest]  # Hydra reads its overrides from sys.argv
+        return train()
+    if command not in SUBCOMMANDS:
+        print(f"error: unknown subcommand {command!r}\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    return SUBCOMMANDS[command][0](rest)
+
+
+__all__ = ["CONFIG_DIR", "MultirunGuard", "check_root", "evaluate", "main", "train"]

@@ -1,0 +1,143 @@
+"""The training app: ``snnlab train`` / ``python train.py`` (Hydra over the configs shipped in :mod:`snnlab.conf`).
+
+A user error (a bad value, a missing or unreadable file) prints one line and exits with code 2 before anything is
+written: no traceback (``HYDRA_FULL_ERROR=1`` shows it) and no run folder left behind.  The root keys are checked
+before the training stack is imported; every other value where it is consumed, while the run is built.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, NoReturn
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from snnlab import registry
+from snnlab.conf import CONFIG_DIR
+from snnlab.instantiate import ConfigError
+
+EXIT_USER_ERROR = 2
+USER_ERRORS = (ValueError, TypeError, OSError, OmegaConfBaseException)
+MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")
+"""Strategies (name prefixes) that run one process per device."""
+THIRD_PARTY_NOTICES = ("💡 Tip:", "Trainer already configured with model summary callbacks")
+"""Lightning log lines that advertise or restate the config: dropped from the console."""
+
+
+@hydra.main(version_base="1.3", config_path="pkg://snnlab.conf", config_name="train")
+def train(cfg: DictConfig) -> float:
+    """``python train.py [overrides]``: one training run; returns the optimized metric to sweepers."""
+    out_dir = Path(cfg.paths.output_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun:  # a sweep override (trainer=ddp,default) that MultirunGuard could not see
+        try:
+            check_multirun(cfg, HydraConfig.get().launcher)
+        except ConfigError as e:
+            remove_unstarted(out_dir)
+            fail(e)
+    try:
+        check_root(cfg)
+        from snnlab.training.run import execute, prepare
+
+        quiet_third_party()
+        run = prepare(cfg)
+    except USER_ERRORS as e:
+        remove_unstarted(out_dir)
+        if multirun:
+            raise  # the sweeper decides (Optuna counts a failed trial)
+        fail(e)
+    return execute(run)
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print a user error as one message and exit with code 2 (re-raise it under ``HYDRA_FULL_ERROR=1``)."""
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise error
+    print(f"error: {error}\n(HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def check_root(cfg: DictConfig) -> None:
+    """The root keys, checked before the training stack is imported (they reach many constructors)."""
+    T, seed, step_mode, ckpt = cfg.T, cfg.seed, cfg.step_mode, cfg.get("ckpt_path")
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ConfigError(f"T={T!r}: must be a positive integer (the number of time steps)")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed={seed!r}: must be an integer, or null for an unseeded run")
+    if step_mode not in ("s", "m"):
+        raise ConfigError(f"step_mode={step_mode!r}: must be 'm' (whole [T, B, ...] sequences) or 's' (step by step)")
+    backends = ["auto", *registry.names("backend")]
+    if cfg.backend not in backends:
+        raise ConfigError(f"backend={cfg.backend!r}: unknown neuron backend; valid: {', '.join(backends)}")
+    if ckpt is not None and not Path(str(ckpt)).is_file():
+        raise ConfigError(f"ckpt_path={str(ckpt)!r}: no such file (resume from <run>/checkpoints/last.ckpt)")
+
+
+def multi_process(trainer: DictConfig) -> bool:
+    """Whether the trainer starts one process per device (a DDP-like strategy on more than one device)."""
+    one = trainer.get("devices", 1) in (1, "1") and trainer.get("num_nodes", 1) == 1
+    return str(trainer.get("strategy", "auto")).startswith(MULTI_PROCESS) and not one
+
+
+def check_multirun(cfg: DictConfig, launcher: DictConfig) -> None:
+    """A local multirun cannot host jobs that start processes of their own (each would re-run the sweep)."""
+    if multi_process(cfg.trainer) and not str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        t = cfg.trainer
+        raise ConfigError(
+            f"trainer.strategy={t.get('strategy')!r} with trainer.devices={t.get('devices')!r}: a -m multirun cannot "
+            "start a process per device here. Run the configurations one at a time, or sweep on a cluster with "
+            "hydra/launcher=submitit_slurm (tasks per node = devices; README, Multi-GPU and clusters)"
+        )
+
+
+class MultirunGuard(Callback):
+    """Hydra callback: rejects a multirun of multi-process (DDP) jobs before any job or folder is created."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            check_multirun(config, config.hydra.launcher)
+        except ConfigError as e:
+            fail(e)
+
+
+def remove_unstarted(out_dir: Path) -> None:
+    """Delete the run folder Hydra made for a run that never started (it holds only Hydra's files), and the empty
+    folders above it inside the working directory.  Only the first process does it."""
+    rank = next((os.environ[k] for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if k in os.environ), "0")
+    if rank != "0" or not out_dir.is_dir() or any(p.name != ".hydra" and p.suffix != ".log" for p in out_dir.iterdir()):
+        return
+    shutil.rmtree(out_dir)
+    cwd = Path.cwd().resolve()
+    for parent in out_dir.resolve().parents:
+        if parent == cwd or cwd not in parent.parents or any(parent.iterdir()):
+            break
+        parent.rmdir()
+
+
+class _DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(THIRD_PARTY_NOTICES)
+
+
+def quiet_third_party() -> None:
+    """Each log line once and no advertising: Lightning's records go to the root handlers (Hydra's console) only,
+    without its product tips; a deprecation warning Lightning triggers in torch, and torch's warning about an
+    empty layer (which the run reports as an error naming the key), are hidden."""
+    root = logging.getLogger()
+    if root.handlers:
+        logging.getLogger("lightning").handlers.clear()
+    for handler in root.handlers or logging.getLogger("lightning").handlers:
+        if not any(isinstance(f, _DropNotices) for f in handler.filters):
+            handler.addFilter(_DropNotices())
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+    warnings.filterwarnings("ignore", message=r"Initializing zero-element tensors")  # model.hidden=0 gets an error

@@ -1,0 +1,103 @@
+"""The subcommands besides ``train``: ``eval``, ``list``, ``inspect``, ``export`` and ``plot``.
+
+Each takes its own arguments (``argv``) and reports a user error as one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from snnlab.cli.app import CONFIG_DIR, USER_ERRORS, fail, quiet_third_party
+
+
+def evaluate(argv: list[str] | None = None) -> dict[str, Any]:
+    """``snnlab eval RUN_DIR [--ckpt best|last|PATH]``: test accuracy of a finished run."""
+    parser = argparse.ArgumentParser(prog="snnlab eval", description="Rebuild a run's model and test it.")
+    parser.add_argument("run_dir", type=Path, help="the run's output folder (holds checkpoints/)")
+    parser.add_argument("--ckpt", default="best", help="best (default), last, or a checkpoint path")
+    parser.add_argument("--accelerator", default="auto", help="lightning accelerator (auto, cpu, gpu)")
+    args = parser.parse_args(argv)
+    from snnlab.training import evaluate as run_evaluate
+
+    quiet_third_party()
+    try:
+        metrics = run_evaluate(args.run_dir, args.ckpt, args.accelerator)
+    except USER_ERRORS as e:
+        fail(e)
+    print(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def list_components(argv: list[str] | None = None) -> None:
+    """``snnlab list``: every registered component, by kind, with the config group options beside them."""
+    argparse.ArgumentParser(prog="snnlab list", description=list_components.__doc__).parse_args(argv)
+    from rich.console import Console
+    from rich.table import Table
+
+    from snnlab import registry, training  # noqa: F401  (importing registers every component)
+
+    table = Table(title="snnlab components")
+    table.add_column("kind", style="bold")
+    table.add_column("registered names")
+    table.add_column("config group options")
+    for kind in registry.kinds():
+        group = CONFIG_DIR / kind
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml"))) if group.is_dir() else ""
+        table.add_row(kind, ", ".join(registry.names(kind)), options)
+    for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in [*registry.kinds(), "hydra"]):
+        options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
+        table.add_row(f"[dim]{group.name}[/dim]", "[dim](import paths)[/dim]", options)
+    Console(width=max(Console().width, 120)).print(table)
+
+
+def inspect(argv: list[str] | None = None) -> dict[str, Any]:
+    """``snnlab inspect [overrides] [--json]``: the configured network, built without data files."""
+    from snnlab.training.inspect import main as inspect_main
+
+    try:
+        return inspect_main(argv, CONFIG_DIR)
+    except USER_ERRORS as e:
+        fail(e)
+
+
+def export(argv: list[str] | None = None) -> Path:
+    """``snnlab export RUN_DIR --format nir -o model.nir``: a finished run's network for other simulators."""
+    parser = argparse.ArgumentParser(prog="snnlab export", description=export.__doc__)
+    parser.add_argument("run_dir", type=Path, help="the run's output folder")
+    parser.add_argument("--format", default="nir", choices=["nir"], help="export format (NIR graph)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="file to write, e.g. model.nir")
+    parser.add_argument("--ckpt", default="best", help="best (default), last, or a checkpoint path")
+    parser.add_argument("--dt", type=float, default=1.0, help="time step of the NIR neurons' continuous dynamics")
+    parser.add_argument(
+        "--approximate", action="store_true", help="export soft reset as hard reset and max pooling as sum pooling"
+    )
+    args = parser.parse_args(argv)
+    from snnlab.training.export import export_run
+
+    quiet_third_party()
+    try:
+        path = export_run(args.run_dir, args.out, args.approximate, args.ckpt, args.dt)
+    except (*USER_ERRORS, ImportError) as e:
+        fail(e)
+    print(f"wrote {path}")
+    return path
+
+
+def plot(argv: list[str] | None = None) -> dict[str, Path]:
+    """``snnlab plot RUN_DIR``: per-layer firing rates and a spike raster of a finished run."""
+    parser = argparse.ArgumentParser(prog="snnlab plot", description=plot.__doc__)
+    parser.add_argument("run_dir", type=Path, help="the run's output folder")
+    args = parser.parse_args(argv)
+    from snnlab.training.plots import plot_run
+
+    quiet_third_party()
+    try:
+        paths = plot_run(args.run_dir)
+    except USER_ERRORS as e:
+        fail(e)
+    for path in paths.values():
+        print(f"wrote {path}")
+    return paths

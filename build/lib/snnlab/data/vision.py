@@ -1,0 +1,197 @@
+"""Static image data modules on top of torchvision: MNIST, Fashion-MNIST, CIFAR-10, CIFAR-100.
+
+Samples are normalised ``[C, H, W]`` float tensors (``time_first=False``); an encoder turns a batch
+into ``[T, B, C, H, W]``. The validation part is a seeded split of the official training set and
+always uses the evaluation transform, never the training augmentations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch.utils.data import Dataset
+from torchvision import datasets
+from torchvision import transforms as T
+
+from snnlab import registry
+from snnlab.data.base import SNNDataModule, data_root, require_files, unreadable_files
+
+
+class Cutout(torch.nn.Module):
+    """Zero one random ``length``×``length`` square of a ``[C, H, W]`` tensor (DeVries & Taylor, 2017).
+
+    The centre is uniform over the image, so the square may be clipped at the border.
+    """
+
+    def __init__(self, length: int) -> None:
+        super().__init__()
+        self.length = length
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
+        half = self.length // 2
+        img = img.clone()
+        img[..., max(cy - half, 0) : cy + self.length - half, max(cx - half, 0) : cx + self.length - half] = 0
+        return img
+
+
+class Transformed(Dataset):
+    """A view of ``dataset`` with ``transform`` applied to each input."""
+
+    def __init__(self, dataset: Dataset, transform: Callable) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        x, y = self.dataset[index]
+        return self.transform(x), y
+
+
+class TorchvisionDataModule(SNNDataModule):
+    """Shared logic: file check, optional download, seeded train/val split, eval transform for val/test."""
+
+    dataset_cls: ClassVar[type[datasets.VisionDataset]]
+    files: ClassVar[tuple[str, ...]]  # paths relative to the data root that must exist
+    mean: ClassVar[tuple[float, ...]]
+    std: ClassVar[tuple[float, ...]]
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        download: bool = False,
+    ) -> None:
+        super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
+        self.data_dir = data_root(data_dir)
+        self.download = download
+
+    def how_to_get(self) -> str:
+        return f"Pass download=true (config: data.download=true) to fetch {self.dataset_cls.__name__}."
+
+    def eval_transform(self) -> Callable:
+        return T.Compose([T.ToTensor(), T.Normalize(self.mean, self.std)])
+
+    def train_transform(self) -> Callable:
+        return self.eval_transform()
+
+    def prepare_data(self) -> None:
+        if self.download:
+            for train in (True, False):
+                self.dataset_cls(self.data_dir, train=train, download=True)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        name = self.dataset_cls.__name__
+        require_files(self.data_dir, self.files, name, self.how_to_get())
+        try:
+            full = self.dataset_cls(self.data_dir, train=True, download=False)
+            test = self.dataset_cls(self.data_dir, train=False, download=False, transform=self.eval_transform())
+        except Exception as e:  # torchvision asserts on bad headers, raises on short or unpicklable files
+            raise unreadable_files(name, self.data_dir, e, self.how_to_get()) from e
+        train, val = self.split_train_val(full)
+        self.train_set = Transformed(train, self.train_transform())
+        self.val_set = Transformed(val, self.eval_transform())
+        self.test_set = test
+
+
+def _idx_files(name: str) -> tuple[str, ...]:
+    """The four uncompressed IDX files torchvision reads from ``<root>/<name>/raw/``."""
+    return tuple(
+        f"{name}/raw/{split}-{kind}-ubyte" for split in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")
+    )
+
+
+class _MNISTLike(TorchvisionDataModule):
+    input_shape = (1, 28, 28)
+    num_classes = 10
+
+    def how_to_get(self) -> str:
+        mirror = self.dataset_cls.mirrors[0]
+        return (
+            super().how_to_get() + f" Or download the four *-ubyte.gz files from {mirror} and gunzip them "
+            f"into {self.data_dir}/{self.dataset_cls.__name__}/raw/."
+        )
+
+
+@registry.register("data", "mnist")
+class MNISTDataModule(_MNISTLike):
+    """MNIST digits, ``[1, 28, 28]``, 10 classes."""
+
+    dataset_cls = datasets.MNIST
+    files = _idx_files("MNIST")
+    mean, std = (0.1307,), (0.3081,)
+
+
+@registry.register("data", "fashion_mnist")
+class FashionMNISTDataModule(_MNISTLike):
+    """Fashion-MNIST clothing images, ``[1, 28, 28]``, 10 classes."""
+
+    dataset_cls = datasets.FashionMNIST
+    files = _idx_files("FashionMNIST")
+    mean, std = (0.2860,), (0.3530,)
+
+
+@registry.register("data", "cifar10")
+class CIFAR10DataModule(TorchvisionDataModule):
+    """CIFAR-10, ``[3, 32, 32]``, 10 classes.
+
+    Training augmentation: random crop 32 with padding 4 and horizontal flip (``augment``), optionally
+    torchvision's AutoAugment CIFAR-10 policy (``autoaugment``) and Cutout of side ``cutout``.  Other arguments
+    as :class:`TorchvisionDataModule`.
+    """
+
+    dataset_cls = datasets.CIFAR10
+    files = tuple(f"cifar-10-batches-py/{f}" for f in ("batches.meta", "test_batch"))
+    files += tuple(f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6))
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+    input_shape = (3, 32, 32)
+    num_classes = 10
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        *,
+        augment: bool = True,
+        autoaugment: bool = False,
+        cutout: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(data_dir, **kwargs)
+        self.augment = augment
+        self.autoaugment = autoaugment
+        self.cutout = cutout
+
+    def how_to_get(self) -> str:
+        return super().how_to_get() + f" Or download {self.dataset_cls.url} and extract it into {self.data_dir}/."
+
+    def train_transform(self) -> Callable:
+        steps: list[Callable] = []
+        if self.augment:
+            steps += [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()]
+        if self.autoaugment:
+            steps.append(T.AutoAugment(T.AutoAugmentPolicy.CIFAR10))
+        steps += [T.ToTensor(), T.Normalize(self.mean, self.std)]
+        if self.cutout > 0:
+            steps.append(Cutout(self.cutout))
+        return T.Compose(steps)
+
+
+@registry.register("data", "cifar100")
+class CIFAR100DataModule(CIFAR10DataModule):
+    """CIFAR-100 (fine labels), ``[3, 32, 32]``, 100 classes; same augmentation options as CIFAR-10."""
+
+    dataset_cls = datasets.CIFAR100
+    files = tuple(f"cifar-100-python/{f}" for f in ("meta", "train", "test"))
+    mean, std = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+    num_classes = 100

@@ -1,0 +1,87 @@
+"""Multi-step backends as registered components, and the choice among them.
+
+A backend implements ``multi_step(dyn, x_seq, v, theta, store_v_seq) -> (s_seq, v_last, v_seq or None)`` for
+tensors of some device types and dtypes.  ``backend="auto"`` takes the first available backend in
+:data:`AUTO_ORDER` that runs on the input's device and dtype.  An explicit backend that cannot run raises with
+the reason and the fix: there is never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from snnlab import registry
+
+AUTO = "auto"
+AUTO_ORDER = ("cupy", "cpu", "torch")
+"""Preference of ``backend="auto"`` (names not registered are skipped)."""
+
+MultiStep = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One implementation of the multi-step neuron loop.
+
+    ``module`` holds its ``multi_step`` function and is imported on first use, so a backend whose optional
+    dependency is missing can be listed and explained without importing it.  ``unavailable()`` gives the reason
+    it cannot run on this machine (``None`` when it can) and ``hint`` the fix.  ``dtypes`` limits the input
+    dtypes (``None``: any).
+    """
+
+    name: str
+    devices: tuple[str, ...]
+    module: str
+    unavailable: Callable[[], str | None] = field(default=lambda: None)
+    hint: str = ""
+    dtypes: tuple[torch.dtype, ...] | None = None
+
+    def runs_on(self, x: torch.Tensor) -> bool:
+        return x.device.type in self.devices and (self.dtypes is None or x.dtype in self.dtypes)
+
+    def check(self, x: torch.Tensor) -> None:
+        """Raise unless this backend can run on ``x`` here."""
+        if x.device.type not in self.devices:
+            raise RuntimeError(
+                f"backend {self.name!r} runs on {'/'.join(self.devices)} tensors, got a tensor on {x.device}; "
+                f"move the model or use backend='auto' (or 'torch')"
+            )
+        if not self.runs_on(x):
+            names = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
+            raise RuntimeError(
+                f"backend {self.name!r} runs on {names} tensors, got {str(x.dtype).removeprefix('torch.')}; "
+                "use backend='auto' (or 'torch')"
+            )
+        reason = self.unavailable()
+        if reason is not None:
+            raise RuntimeError(f"backend {self.name!r} is unavailable: {reason}; {self.hint}")
+
+    @property
+    def multi_step(self) -> MultiStep:
+        return importlib.import_module(self.module).multi_step
+
+
+def register_backend(backend: Backend) -> Backend:
+    return registry.register("backend", backend.name, backend)
+
+
+def check_backend(name: str) -> str:
+    """``name`` if it is ``"auto"`` or a registered backend, else an error listing the valid names."""
+    valid = registry.names("backend")
+    if name != AUTO and name not in valid:
+        raise registry.UnknownComponentError(f"unknown backend {name!r}; valid: {AUTO}, {', '.join(valid)}")
+    return name
+
+
+def resolve_backend(name: str, x: torch.Tensor) -> Backend:
+    """The backend that runs ``name`` on ``x`` (``auto``: the preferred available one for ``x``'s device)."""
+    if check_backend(name) != AUTO:
+        backend = registry.get("backend", name)
+        backend.check(x)
+        return backend
+    candidates = [registry.get("backend", n) for n in AUTO_ORDER if n in registry.names("backend")]
+    return next(b for b in candidates if b.runs_on(x) and b.unavailable() is None)

@@ -1,0 +1,24 @@
+"""The ``torch`` backend: a per-step loop over :meth:`NeuronDynamics.step` (autograd does the backward)."""
+
+from __future__ import annotations
+
+import torch
+
+from snnlab.math.dynamics import NeuronDynamics
+
+
+def multi_step(
+    dyn: NeuronDynamics,
+    x_seq: torch.Tensor,
+    v: torch.Tensor,
+    theta: torch.Tensor | float | None,
+    store_v_seq: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Run ``T`` steps; returns ``(s_seq, v_last, v_seq or None)``."""
+    spikes, vs = [], []
+    for x in x_seq:
+        s, v, _ = dyn.step(x, v, theta)
+        spikes.append(s)
+        if store_v_seq:
+            vs.append(v)
+    return torch.stack(spikes), v, torch.stack(vs) if store_v_seq else None

@@ -1,0 +1,76 @@
+"""``ottt_vgg``: the normaliser-free VGG of OTTT (Xiao et al., NeurIPS 2022), official name
+``online_spiking_vgg11_ws``.
+
+Each conv block is ``scaled-WS conv 3×3 → neuron → ×2.74``, average pooling between stages, then a global
+average pool and one linear layer.  With ``neuron=ottt_lif`` and ``learning=ottt`` it trains online; with any
+other neuron it is an ordinary network for BPTT (the same architecture, e.g. for a memory comparison).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import nn
+
+from snnlab import layers, registry
+from snnlab.models.blocks import NeuronFactory, default_neuron, head, image_input, width
+from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.norms import NormFactory
+
+OTTT_VGG11: tuple[int | str, ...] = (64, 128, "A", 256, 256, "A", 512, 512, "A", 512, 512)
+"""The official code's cfg 'A': conv widths, ``"A"`` a 2×2 average pool; a global average pool follows."""
+
+
+@registry.register("model")
+def ottt_vgg(
+    input_shape: Sequence[int],
+    num_classes: int,
+    make_neuron: NeuronFactory = default_neuron,
+    norm: NormFactory | None = None,
+    dropout: DropoutFactory | None = None,
+    channels: Sequence[int | str] = OTTT_VGG11,
+    width_mult: float = 1.0,
+    weight_standardization: bool = True,
+    output_scale: float | None = 2.74,
+    spiking_head: bool = False,
+) -> nn.Sequential:
+    """One block per integer in ``channels`` (widths scaled by ``width_mult``), a 2×2 average pool per ``"A"``,
+    then a global average pool and the output layer.
+
+    A block is ``conv 3×3 (bias) → norm.pre → neuron → ×output_scale → norm.post → dropout()``: the conv is a
+    :class:`~snnlab.layers.ScaledWSConv2d` when ``weight_standardization`` (else a plain conv); ``output_scale``
+    ``None`` leaves the scale out.  Pools use ``ceil_mode``, so odd map sizes never shrink below 1×1.  Init as the
+    official code: conv weights Kaiming-normal (fan_out), linear weights N(0, 0.01), biases zero.
+    """
+    norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
+    in_ch, (h, w) = image_input("ottt_vgg", input_shape)
+    body: list[nn.Module] = []
+    for v in channels:
+        if v == "A":
+            body.append(layers.AvgPool2d(2, 2, ceil_mode=True, step_mode="m"))
+            h, w = (h + 1) // 2, (w + 1) // 2
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"ottt_vgg: channels entries are positive widths or 'A' (average pool), got {v!r}")
+        out_ch = width(v, width_mult)
+        conv_cls = layers.ScaledWSConv2d if weight_standardization else layers.Conv2d
+        block = [conv_cls(in_ch, out_ch, 3, padding=1, step_mode="m"), norm.pre(out_ch), make_neuron()]
+        if output_scale is not None:
+            block.append(layers.Scale(output_scale, step_mode="m"))
+        block += [norm.post(out_ch, h, w), dropout()]
+        body.append(nn.Sequential(*block))
+        in_ch = out_ch
+    net = nn.Sequential(
+        *body,
+        layers.AdaptiveAvgPool2d(1, step_mode="m"),
+        layers.Flatten(step_mode="m"),
+        head(in_ch, num_classes, make_neuron, spiking_head),
+    )
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+    return net

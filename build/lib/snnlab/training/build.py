@@ -1,0 +1,93 @@
+"""Build a run's data module and LightningModule from its config (training and evaluation share this).
+
+Every value is checked where it is consumed, by the constructor that takes it; building happens before any
+training step, so a bad value stops the run before it starts.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from snnlab import data  # noqa: F401  (registers the data modules)
+from snnlab.data.base import SNNDataModule
+from snnlab.encoders import DirectEncoder, Encoder
+from snnlab.functional import set_backend, set_step_mode
+from snnlab.instantiate import CONSTRUCTOR_ERRORS, config_error_in, instantiate
+from snnlab.training.learning import LearningMode
+from snnlab.training.module import SNNClassifier
+
+
+def output_units(num_classes: int, classifier: DictConfig) -> int:
+    """Output neurons of the network: ``num_classes``, times ``votes`` with the voting readout."""
+    if classifier.readout != "voting":
+        return num_classes
+    votes = classifier.votes
+    if isinstance(votes, bool) or not isinstance(votes, int) or votes < 1:
+        raise ValueError(f"classifier.votes must be a positive integer, got {votes!r}")
+    return num_classes * votes
+
+
+def build_learning(cfg: DictConfig) -> LearningMode:
+    """The run's learning mode (``bptt`` for configs written before learning modes existed)."""
+    return instantiate(cfg.get("learning") or {"_target_": "bptt"}, kind="learning")
+
+
+def build_model(
+    cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int, learning: LearningMode | None = None
+) -> nn.Module:
+    """The network of ``cfg`` in the step mode it runs in (``cfg.step_mode``, or the one the learning mode needs)
+    on ``cfg.backend``, checked (and for OTTT converted to its online form) by the learning mode."""
+    learning = learning or build_learning(cfg)
+    step_mode = learning.step_mode(cfg.step_mode)
+    builder = instantiate(cfg.model, kind="model")
+    try:
+        net = builder(
+            input_shape=tuple(input_shape),
+            num_classes=output_units(num_classes, cfg.classifier),
+            spiking_head=cfg.classifier.spiking_head,
+            make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode=step_mode, backend=cfg.backend),
+            norm=instantiate(cfg.norm, kind="norm"),
+            dropout=instantiate(cfg.dropout, kind="dropout"),
+        )
+    except CONSTRUCTOR_ERRORS as e:  # the builder calls the neuron, norm and dropout factories: name the key
+        raise config_error_in(cfg, ("neuron", "norm", "dropout", "classifier", "model"), e, default="model") from e
+    set_step_mode(net, step_mode)
+    set_backend(net, cfg.backend)
+    return learning.prepare(net)
+
+
+def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
+    """The run's encoder; ``None`` for time-first (event) data, which only the direct encoder passes through."""
+    encoder: Encoder = instantiate(cfg.encoder, kind="encoder", mean=datamodule.mean, std=datamodule.std)
+    if not datamodule.time_first:
+        return encoder
+    if not isinstance(encoder, DirectEncoder):
+        raise ValueError(
+            f"encoder {cfg.encoder._target_!r} cannot be used with event data ({type(datamodule).__name__} yields "
+            "time-first frames, which go to the network unencoded); use encoder=direct"
+        )
+    return None
+
+
+def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
+    """Data module and classifier of a run; the classifier carries the resolved ``cfg`` into checkpoints."""
+    datamodule: SNNDataModule = instantiate(cfg.data, kind="data")
+    learning = build_learning(cfg)
+    learning.check_trainer(cfg.trainer)
+    net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
+    scheduler = cfg.get("scheduler")
+    module = SNNClassifier(
+        net=net,
+        encoder=build_encoder(cfg, datamodule),
+        num_classes=datamodule.num_classes,
+        optimizer=instantiate(cfg.optim),
+        scheduler=instantiate(scheduler) if scheduler else None,
+        loss=cfg.classifier.loss,
+        loss_kwargs=cfg.classifier.get("loss_kwargs"),
+        readout=cfg.classifier.readout,
+        step_mode=learning.step_mode(cfg.step_mode),
+        config=OmegaConf.to_container(cfg, resolve=True),
+        learning=learning,
+    )
+    return datamodule, module

@@ -1,0 +1,133 @@
+"""``python -m snnlab inspect <overrides> [--json]``: the configured network, built without any data file.
+
+The data module is not instantiated: its registered class (or import path) gives the sample shape and the class
+count (class attributes ``input_shape``/``num_classes``, or a ``sample_shape(**data_config)`` classmethod where
+the shape depends on the config, as for event frames).  One forward pass of random input (batch 1, eval mode)
+records each layer's output shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from snnlab import data  # noqa: F401  (registers the data modules)
+from snnlab.functional import reset_net
+from snnlab.instantiate import target_path
+from snnlab.layers import Identity
+from snnlab.neurons.base import BaseNode
+from snnlab.training.build import build_model, output_units
+
+
+def data_spec(cfg: DictConfig) -> tuple[tuple[int, ...], int]:
+    """``(input_shape, num_classes)`` of ``cfg.data``, from its class: no file is read, nothing is instantiated."""
+    node = OmegaConf.to_container(cfg.data, resolve=True)
+    cls = get_class(target_path(node.pop("_target_"), "data"))
+    sample_shape = getattr(cls, "sample_shape", None)
+    shape = sample_shape(**node) if sample_shape is not None else cls.input_shape
+    return tuple(shape), int(cls.num_classes)
+
+
+def _layers(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Module]]:
+    """The layers of ``module``: leaf modules and step-mode wrappers of torch layers (norms), depth first."""
+    for name, child in module.named_children():
+        full = f"{prefix}.{name}" if prefix else name
+        if getattr(child, "wraps_torch_layers", False) or next(child.children(), None) is None:
+            if not isinstance(child, Identity):
+                yield full, child
+        else:
+            yield from _layers(child, full)
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@torch.no_grad()
+def describe(cfg: DictConfig) -> dict[str, Any]:
+    """Parameter count, input shape, ``T``, spiking layers and the layer table of ``cfg``'s network."""
+    shape, num_classes = data_spec(cfg)
+    net = build_model(cfg, shape, num_classes).eval()
+    step_mode = next((m.step_mode for m in net.modules() if hasattr(m, "step_mode")), "m")
+    lead = 2 if step_mode == "m" else 1  # [T, B, ...] or [B, ...]
+    rows: list[dict[str, Any]] = []
+    shapes: dict[str, list[int]] = {}
+
+    def record(name: str) -> Any:
+        def hook(module: nn.Module, args: Any, out: Any) -> None:
+            if isinstance(out, torch.Tensor):
+                shapes[name] = list(out.shape[lead:])
+
+        return hook
+
+    found = list(_layers(net))
+    handles = [m.register_forward_hook(record(name)) for name, m in found]
+    x = torch.rand(cfg.T, 1, *shape)
+    reset_net(net)
+    if step_mode == "m":
+        net(x)
+    else:
+        for x_t in x:
+            net(x_t)
+    reset_net(net)
+    for handle in handles:
+        handle.remove()
+    for name, m in found:
+        rows.append({"name": name, "type": type(m).__name__, "output_shape": shapes.get(name), "params": _count(m)})
+    return {
+        "model": cfg.model._target_,
+        "data": cfg.data._target_,
+        "params": _count(net),
+        "trainable_params": sum(p.numel() for p in net.parameters() if p.requires_grad),
+        "input_shape": list(shape),
+        "num_classes": num_classes,
+        "output_units": output_units(num_classes, cfg.classifier),
+        "T": int(cfg.T),
+        "step_mode": step_mode,
+        "spiking_layers": sum(isinstance(m, BaseNode) for m in net.modules()),
+        "layers": rows,
+    }
+
+
+def render(info: dict[str, Any]) -> str:
+    """``describe``'s result as a text table and a summary."""
+    header = ("#", "layer", "type", "output (per step and sample)", "params")
+    table = [header] + [
+        (str(i), r["name"], r["type"], "×".join(map(str, r["output_shape"] or ["?"])), f"{r['params']:,}")
+        for i, r in enumerate(info["layers"])
+    ]
+    widths = [max(len(row[c]) for row in table) for c in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [
+        "",
+        f"model {info['model']} on data {info['data']}: input {tuple(info['input_shape'])} × T={info['T']} steps, "
+        f"{info['num_classes']} classes ({info['output_units']} output units), step mode {info['step_mode']}",
+        f"parameters: {info['params']:,} ({info['trainable_params']:,} trainable); "
+        f"spiking layers: {info['spiking_layers']}",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None, config_dir: str | Path) -> dict[str, Any]:
+    """Parse ``[overrides] [--json]``, compose the ``train`` config from ``config_dir`` and print the network."""
+    parser = argparse.ArgumentParser(
+        prog="python -m snnlab inspect", description="Build the configured network (no data files) and describe it."
+    )
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for train.py (e.g. experiment=...)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+    with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
+        cfg = compose("train", overrides=args.overrides)
+    info = describe(cfg)
+    print(json.dumps(info) if args.json else render(info))
+    return info

@@ -1,0 +1,172 @@
+"""Before training: every value checked and every part tried once, so a bad value stops the run before anything
+is written, with a :class:`~snnlab.instantiate.ConfigError` that names the key, the value and what is valid."""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from snnlab import registry
+from snnlab.data.base import SNNDataModule
+from snnlab.instantiate import ConfigError, config_error_in
+from snnlab.training.module import SNNClassifier
+from snnlab.training.resume import completed_epochs, config_changes, preserved_rng
+
+
+def local_rank() -> int:
+    """This process's rank on its machine, from Lightning's DDP launcher or SLURM (0 when alone)."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
+
+
+def uses_gpu(trainer_cfg: DictConfig) -> bool:
+    """Whether the trainer config runs on CUDA devices (``auto`` does when one is visible)."""
+    accelerator = str(trainer_cfg.get("accelerator", "auto"))
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def sync_batchnorm(trainer_cfg: DictConfig) -> bool:
+    """``trainer.sync_batchnorm``: ``auto`` is on with GPUs (Lightning applies it to multi-process strategies only);
+    ``true`` on the CPU is an error (torch's DDP has no SyncBatchNorm there)."""
+    value = trainer_cfg.get("sync_batchnorm", False)
+    if value == "auto":
+        return uses_gpu(trainer_cfg)
+    if value not in (True, False):
+        raise ConfigError(f"trainer.sync_batchnorm={value!r}: must be auto, true or false")
+    if value and not uses_gpu(trainer_cfg):
+        raise ConfigError(
+            "trainer.sync_batchnorm=true: torch's DDP syncs batch norm only on GPUs, and this run is on the CPU; "
+            "set trainer.sync_batchnorm=auto (or false): each process then normalises with its own batch statistics"
+        )
+    return bool(value)
+
+
+def check_backend(cfg: DictConfig) -> None:
+    """An explicit neuron backend must run on the run's device here (``auto`` always does)."""
+    if cfg.backend == "auto":
+        return
+    backend = registry.get("backend", cfg.backend)
+    device = "cuda" if uses_gpu(cfg.trainer) else "cpu"
+    if device not in backend.devices:
+        raise ConfigError(
+            f"backend={cfg.backend!r}: runs on {'/'.join(backend.devices)} tensors, but this run is on the {device} "
+            f"(trainer.accelerator={cfg.trainer.get('accelerator')!r}); use backend=auto"
+        )
+    reason = backend.unavailable()
+    if reason is not None:
+        raise ConfigError(f"backend={cfg.backend!r}: unavailable here: {reason}; {backend.hint or 'use backend=auto'}")
+
+
+def load_checkpoint(path: str | Path, key: str = "checkpoint") -> dict[str, Any]:
+    """A training checkpoint written by snnlab, or a :class:`ConfigError` that says what the file is instead."""
+    where = f"{key}={str(path)!r}"
+    if not Path(path).is_file():
+        raise ConfigError(f"{where}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise ConfigError(f"{where}: not a PyTorch checkpoint (no zip archive: an unfinished copy or another file)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # torch raises many kinds for a damaged archive
+        reason = [line for line in str(e).splitlines() if line.strip()][-1:] or [type(e).__name__]
+        raise ConfigError(f"{where}: the checkpoint cannot be read ({reason[0][:200]})") from e
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ConfigError(f"{where}: not a Lightning checkpoint (no state_dict)")
+    if not checkpoint.get("snnlab_config"):
+        raise ConfigError(f"{where}: not written by snnlab (it stores no run config)")
+    return checkpoint
+
+
+def check_resume(
+    cfg: DictConfig, config: dict[str, Any], checkpoint: dict[str, Any], path: str | None
+) -> dict[str, Any]:
+    """Refuse a resume whose config changes the network or the data; returns what the summary records."""
+    conflicts, changed = config_changes(checkpoint["snnlab_config"], config)
+    if conflicts:
+        raise ConfigError(
+            f"ckpt_path={path!r}: the checkpoint was trained with other model or data settings; resume with the "
+            "same values (optimizer, schedule and trainer settings may change). Differences (checkpoint -> now):\n  "
+            + "\n  ".join(conflicts)
+        )
+    done = completed_epochs(checkpoint) if "loops" in checkpoint else 0
+    if cfg.trainer.max_epochs <= done:
+        raise ConfigError(
+            f"trainer.max_epochs={cfg.trainer.max_epochs}: the checkpoint has finished {done} epochs; "
+            "raise trainer.max_epochs to train on"
+        )
+    return {"resumed_from": str(path), "resumed_at_epoch": done, "changed_on_resume": changed}
+
+
+def dry_run(cfg: DictConfig, datamodule: SNNDataModule, module: SNNClassifier) -> None:
+    """Use every part once before training, so values that only fail in use stop the run now: the data (files,
+    loader settings, two samples), the optimizer and its schedule over all epochs, and the network on two samples
+    in training mode.  Random generators and the module's state are left as they were."""
+    with preserved_rng(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batch = try_data(cfg, datamodule)
+        try_schedule(cfg, module)
+        try_network(cfg, module, batch)
+
+
+def try_data(cfg: DictConfig, datamodule: SNNDataModule) -> Any:
+    """Read the data's files and make the training loader; returns a batch of two samples."""
+    try:
+        if local_rank() == 0:
+            datamodule.prepare_data()  # downloads, when asked to
+        datamodule.setup("fit")
+        loader = datamodule.train_dataloader()
+        dataset = loader.dataset
+        return loader.collate_fn([dataset[i] for i in range(min(2, len(dataset)))])  # type: ignore[arg-type]
+    except OSError:
+        raise  # missing or unreadable files: the data module's message names the files and how to get them
+    except Exception as e:
+        raise config_error_in(cfg, ("data",), e, default="data") from e
+
+
+def try_schedule(cfg: DictConfig, module: SNNClassifier) -> None:
+    """Build the optimizer and step its scheduler over every epoch: the learning rate must stay finite and >= 0."""
+    try:
+        configured = module.configure_optimizers()
+    except Exception as e:
+        raise config_error_in(cfg, ("optim", "scheduler"), e, default="optim") from e
+    if not isinstance(configured, dict) or configured.get("lr_scheduler") is None:
+        return
+    optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]
+    node = OmegaConf.to_container(cfg.scheduler, resolve=True)
+    negative = ", ".join(f"{k}={v}" for k, v in node.items() if isinstance(v, (int, float)) and v < 0)
+    try:
+        for epoch in range(1, cfg.trainer.max_epochs + 1):
+            scheduler.step()
+            lr = min(group["lr"] for group in optimizer.param_groups)
+            if not math.isfinite(lr) or lr < 0:
+                raise ValueError(f"the learning rate turns {lr:.3g} at epoch {epoch} ({negative}); it must stay >= 0")
+    except Exception as e:
+        raise config_error_in(cfg, ("scheduler",), e, default="scheduler") from e
+
+
+def try_network(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
+    """The network on two samples in training mode (on the run's device), after a check for empty layers."""
+    empty = next(((name, p) for name, p in module.net.named_parameters() if p.numel() == 0), None)
+    if empty is not None:
+        node = OmegaConf.to_container(cfg.model, resolve=True)
+        keys = [k for k, v in node.items() if not isinstance(v, bool) and 0 in (v if isinstance(v, list) else [v])]
+        where = ", ".join(f"model.{k}={node[k]!r}" for k in keys) or f"model ({node.get('_target_')})"
+        shape = list(empty[1].shape)
+        raise ConfigError(f"{where}: builds a layer without units ({empty[0]} of shape {shape}); sizes must be >= 1")
+    state = copy.deepcopy(module.state_dict())
+    device = torch.device("cuda", local_rank()) if uses_gpu(cfg.trainer) else "cpu"
+    try:
+        with torch.no_grad():
+            module.to(device).train().compute_loss([t.to(device) for t in batch])
+    except Exception as e:
+        groups = ("norm", "neuron", "dropout", "encoder", "model")
+        error = config_error_in(cfg, groups, e)
+        raise error or ConfigError(f"the network fails on two training samples: {type(e).__name__}: {e}") from e
+    finally:
+        module.cpu().load_state_dict(state)
