@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> Any:
         print(USAGE)
         return None
     command, rest = args[0], args[1:]
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: a project's own modules import by their path
     if command == "train":
         sys.argv = ["snnlab train", *rest]  # Hydra reads its overrides from sys.argv
         return train()
