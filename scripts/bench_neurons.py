@@ -156,6 +156,17 @@ def torch_ops_after(
     return {p: {o: statistics.median(v) for o, v in d.items()} for p, d in times.items()}
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from ``/proc/cpuinfo`` on Linux) and core count."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{name} ({os.cpu_count()} logical CPUs)"
+
+
 def main() -> None:
     args = parse_args()
     device, clock = args.device, Clock(args.device)
@@ -205,7 +216,7 @@ def main() -> None:
         x = torch.randn(8, *SHAPES["cpu"]["conv"]) + 0.5
         nodes = {k: v for b in args.backends for k, v in make_nodes(b, device).items()}
         interference = torch_ops_after(nodes, x, clock, args.warmup, args.iters)
-    name = torch.cuda.get_device_name() if device == "cuda" else f"{platform.processor() or platform.machine()} CPU"
+    name = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
     info = {"device": name, "threads": torch.get_num_threads(), "copy_gbs": copy_gbs, "torch": torch.__version__,
             "load_before": load_before, "load_after": os.getloadavg()}  # fmt: skip
     print_table(rows, info)

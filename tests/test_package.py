@@ -76,6 +76,19 @@ def test_the_wheel_ships_its_configs_and_trains_outside_the_repo(installed: Path
     assert json.loads(summary.read_text())["status"] == "finished"
 
 
+def test_a_run_of_the_wheel_exports_to_nir(installed: Path, tmp_path: Path) -> None:
+    nir = pytest.importorskip("nir")
+    overrides = ["model=mlp", "model.hidden=[32]", "data=digits", "trainer.max_epochs=1", "callbacks.progress=null"]
+    done = snnlab(installed, tmp_path, "train", *overrides)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run_dir,) = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    exported = snnlab(installed, tmp_path, "export", str(run_dir), "--format", "nir", "-o", "f.nir")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    graph = nir.read(tmp_path / "f.nir")
+    kinds = {type(node).__name__ for node in graph.nodes.values()}
+    assert {"Affine", "LIF"} <= kinds, kinds  # the mlp: linear layers (BN folded in) and LIF neurons
+
+
 def test_a_user_project_adds_its_model_and_config(installed: Path, tmp_path: Path) -> None:
     (tmp_path / "my_models.py").write_text(USER_MODEL)
     (tmp_path / "conf" / "model").mkdir(parents=True)
