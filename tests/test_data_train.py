@@ -64,3 +64,40 @@ def test_train_py_command_line(data_dir: Path, tmp_path: Path) -> None:
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "summary.json").read_text())["test_acc"] is not None
+
+
+def test_mnist5k_resize_and_channels() -> None:
+    """``resize`` and ``channels`` shape the digits for the nets of other data sets; the labels and split stay."""
+    from snnlab.data.mnist5k import MNIST5k
+
+    plain, shaped = MNIST5k(), MNIST5k(resize=[32, 32], channels=3)
+    assert (plain.input_shape, shaped.input_shape) == ((1, 28, 28), (3, 32, 32))
+    plain.setup(), shaped.setup()
+    (x, y), (x3, y3) = plain.test_set[0], shaped.test_set[0]
+    assert x3.shape == (3, 32, 32) and y3 == y and len(shaped.train_set) == len(plain.train_set)
+    assert (x3[0] == x3[2]).all() and x3.min() >= 0 and x3.max() <= 1 and x3.sum() > 0
+    assert abs(x3[0].mean() - x.mean()) < 0.02  # the same digit, resized
+    same = MNIST5k(resize=[28, 28])
+    same.setup()
+    assert (same.test_set[0][0] == x).all()
+    for bad, match in (({"resize": [32]}, "resize must be"), ({"channels": 0}, "channels must be a positive")):
+        with pytest.raises(ValueError, match=match):
+            MNIST5k(**bad)
+
+
+def test_paper_protocol_trains_on_all_and_reports_the_best_test_epoch(tmp_path: Path) -> None:
+    """``protocol=paper``: no validation split, the test set is scored every epoch and test_acc is the best epoch's."""
+    from training_helpers import compose_run
+
+    from snnlab.training.run import prepare
+
+    cfg = compose_run(tmp_path, ["protocol=paper", "trainer.max_epochs=2", "callbacks.energy=null"])
+    run = prepare(cfg)
+    assert len(run.datamodule.train_set) == 1797 - 360 and run.datamodule.val_dataloader().dataset is not None
+    train(cfg)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["protocol"] == "paper" and summary["epochs"] == 2
+    assert summary["test_acc"] == pytest.approx(summary["best_val_acc"])
+    bad = compose_run(tmp_path / "bad", ["protocol=best"])
+    with pytest.raises(ValueError, match=r"protocol='best': valid: heldout .*; paper"):
+        prepare(bad)

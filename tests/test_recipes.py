@@ -187,3 +187,46 @@ def test_inspect_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str], 
     assert info["params"] == 2 * 17 * 17 * 8 + 8 + 2 * 8 + 8 * 10 + 10  # FC, BN1d, output
     inspect_main(args, CONFIG_DIR)
     assert "parameters: 4,738" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- a recipe on data of another shape
+
+# recipe, data overrides: nets whose floor pools shrink this input below 1×1 stop at build, naming model and shape
+TOO_SMALL = [
+    ("sew_dvsgesture", ["data=mnist5k"], "sew_dvs", r"\(1, 28, 28\).*7 2×2 pools .*at least 128×128"),
+    ("plif_dvsgesture", ["data=mnist5k"], "plif_net", r"\(1, 28, 28\).*5 2×2 pools .*at least 32×32"),
+    ("tebn_vggsnn_cifar10dvs", ["data=digits"], "vggsnn", r"\(1, 8, 8\).*4 2×2 pools .*at least 16×16"),
+    ("bntt_vgg11_cifar100", ["data=digits"], "bntt_vgg", r"\(1, 8, 8\).*4 2×2 pools .*at least 16×16"),
+    ("neunorm_cifarnet_cifar10", ["data=mnist5k", "data.resize=[3,3]"], "cifarnet", r"\(1, 3, 3\).*at least 4×4"),
+]
+
+
+def compose_with(name: str, root: Path, overrides: list[str]) -> DictConfig:
+    """Recipe ``name`` on other data: without the event recipes' data keys, which other data modules do not take."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        paths = [f"paths.data_dir={root}", f"paths.output_dir={root / 'out'}"]
+        cfg = compose("train", overrides=[f"experiment={name}", *paths, *overrides])
+    with open_dict(cfg):
+        for key in ("size", "split_by"):
+            cfg.data.pop(key, None)
+    return cfg
+
+
+@pytest.mark.parametrize(("name", "data", "model", "message"), TOO_SMALL, ids=[c[0] for c in TOO_SMALL])
+def test_recipe_on_too_small_data_fails_at_build(
+    name: str, data: list[str], model: str, message: str, tmp_path: Path
+) -> None:
+    cfg = compose_with(name, tmp_path, data)
+    with pytest.raises(ValueError, match=rf"model '{model}' cannot take the data's input_shape {message}"):
+        build(cfg)
+
+
+def test_recipe_on_other_data_adapts_its_input_and_head(tmp_path: Path) -> None:
+    """Nets with adaptive pooling take any image size and channel count; the head follows the data's classes."""
+    cfg = compose_with("sew_dvsgesture", tmp_path, ["data=mnist5k", "data.resize=[128,128]", "model.width_mult=0.125"])
+    _, module = build(cfg)
+    assert module.net[-1].out_features == 10  # DVS128 Gesture has 11 classes
+    assert describe(cfg)["input_shape"] == [1, 128, 128]
+    cfg = compose_with("tebn_resnet19_cifar100", tmp_path, ["data=digits", "model.width_mult=0.0625"])
+    _, module = build(cfg)
+    assert module.net[-1].out_features == 10

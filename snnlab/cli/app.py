@@ -23,7 +23,6 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from snnlab import registry
-from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import ConfigError
 
 EXIT_USER_ERROR = 2

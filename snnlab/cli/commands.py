@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from snnlab.cli.app import CONFIG_DIR, USER_ERRORS, fail, quiet_third_party
+from snnlab.cli.app import USER_ERRORS, fail, quiet_third_party
+from snnlab.conf import CONFIG_DIR
 
 
 def evaluate(argv: list[str] | None = None) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class ArrayDataModule(SNNDataModule):
         self.split_seed = split_seed
         self.normalize = normalize
         self.native_shape = tuple(type(self).input_shape)
-        native_channels, *native_hw = self.native_shape
+        native_channels = self.native_shape[0]
         if resize is not None:
             resize = list(resize)
             if len(resize) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in resize):
@@ -60,7 +60,15 @@ class ArrayDataModule(SNNDataModule):
             raise ValueError(f"{name}: channels={channels} replicates a grey channel; the data has {native_channels}")
         self.resize = tuple(resize) if resize is not None else None
         self.channels = channels
-        self.input_shape = (channels or native_channels, *(self.resize or native_hw))
+        self.input_shape = self.sample_shape(self.resize, channels)
+
+    @classmethod
+    def sample_shape(
+        cls, resize: Sequence[int] | None = None, channels: int | None = None, **_: Any
+    ) -> tuple[int, ...]:
+        """The shape of one sample for these options, without loading anything (``snnlab inspect``)."""
+        native_channels, *native_hw = cls.input_shape
+        return (channels or native_channels, *(resize or native_hw))
 
     def load_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All samples as ``(X [N, features], y [N])``."""

@@ -78,9 +78,16 @@ class SNNDataModule(LightningDataModule):
         self.pin_memory = pin_memory
         self.val_fraction = val_fraction
         self.seed = seed
+        self.val_on_test = False
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+
+    def paper_protocol(self) -> None:
+        """The protocol papers report: train on the whole training set and validate on the test set every epoch
+        (the best "validation" accuracy is then the best test accuracy over epochs).  Call before :meth:`setup`."""
+        self.val_fraction = 0.0
+        self.val_on_test = True
 
     def split_train_val(self, full: Dataset) -> tuple[Dataset, Dataset]:
         """Seeded split of a training set into train and validation parts."""
@@ -106,7 +113,7 @@ class SNNDataModule(LightningDataModule):
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
+        return self._loader(self.test_set if self.val_on_test else self.val_set, shuffle=False)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, shuffle=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -31,6 +31,18 @@ def image_input(model: str, input_shape: tuple[int, ...] | list[int]) -> tuple[i
             "use model=mlp for 1-D inputs"
         )
     return input_shape[0], (input_shape[1], input_shape[2])
+
+
+def require_size(model: str, input_shape: tuple[int, ...] | list[int] | Sequence[int], pools: int) -> None:
+    """Raise a ValueError naming ``model`` and the data's ``input_shape`` when ``pools`` flooring 2×2 pools would
+    shrink its map below 1×1 (they need ``H, W >= 2**pools``), instead of an error deep inside the first forward."""
+    need = 2**pools
+    if min(input_shape[1], input_shape[2]) < need:
+        raise ValueError(
+            f"model {model!r} cannot take the data's input_shape {tuple(input_shape)}: its {pools} 2×2 pools (floor) "
+            f"need an input of at least {need}×{need}; use larger images (data.size, data.resize) or a family with "
+            "adaptive pooling (vgg, resnet19)"
+        )
 
 
 def conv_block(

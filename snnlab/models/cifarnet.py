@@ -23,6 +23,7 @@ from snnlab.models.blocks import (
     init_weights,
     linear,
     pool2,
+    require_size,
     width,
 )
 from snnlab.models.dropouts import DropoutFactory
@@ -56,6 +57,7 @@ def cifarnet(
     """
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
     in_ch, hw = image_input("cifarnet", input_shape)
+    require_size("cifarnet", input_shape, CIFARNET.count("P"))
     body: list[nn.Module] = []
     for v in CIFARNET:
         if v == "P":

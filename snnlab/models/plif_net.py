@@ -31,6 +31,7 @@ from snnlab.models.blocks import (
     init_weights,
     linear,
     pool2,
+    require_size,
     width,
 )
 from snnlab.models.dropouts import DropoutFactory
@@ -65,6 +66,8 @@ def plif_net(
     """
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
     in_ch, hw = image_input("plif_net", input_shape)
+    if not ceil_mode:
+        require_size("plif_net", input_shape, len(stages))
     ch = width(channels, width_mult)
     body: list[nn.Module] = []
     for n_convs in stages:

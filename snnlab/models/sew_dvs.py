@@ -23,6 +23,7 @@ from snnlab.models.blocks import (
     image_input,
     init_weights,
     pool2,
+    require_size,
     width,
 )
 from snnlab.models.dropouts import DropoutFactory
@@ -49,6 +50,7 @@ def sew_dvs(
     """
     norm = norm or NormFactory()
     in_ch, hw = image_input("sew_dvs", input_shape)
+    require_size("sew_dvs", input_shape, len(channels))
     body: list[nn.Module] = []
     for c in (width(c, width_mult) for c in channels):
         if in_ch != c:
@@ -58,8 +60,6 @@ def sew_dvs(
         first, hw = conv_block(c, c, hw, make_neuron, norm)
         second, hw = conv_block(c, c, hw, make_neuron, norm)
         pool, hw = pool2(hw, "max", ceil_mode=False)
-        if min(hw) < 1:
-            raise ValueError(f"sew_dvs: input {tuple(input_shape)} is too small for {len(channels)} 2×2 pools")
         body += [SEWBlock(nn.Sequential(first, second), connect), pool]
     body += [layers.Flatten(step_mode="m"), head(in_ch * hw[0] * hw[1], num_classes, make_neuron, spiking_head)]
     return init_weights(nn.Sequential(*body), init)

@@ -20,6 +20,7 @@ from snnlab.models.blocks import (
     image_input,
     init_weights,
     pool2,
+    require_size,
     width,
 )
 from snnlab.models.dropouts import DropoutFactory
@@ -69,6 +70,8 @@ def vgg_net(
     """
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
     in_ch, hw = image_input(name, input_shape)
+    if not ceil_mode:
+        require_size(name, input_shape, sum(v == "P" for v in layout))
     body: list[nn.Module] = []
     for v in layout:
         if v == "P":

@@ -34,6 +34,11 @@ from snnlab.training.throughput import TrainThroughput
 
 log = logging.getLogger(__name__)
 
+PROTOCOLS = {
+    "heldout": "validate on data.val_fraction of the training set; test the best checkpoint once",
+    "paper": "train on the whole training set, validate on the test set every epoch: test_acc is the best epoch's",
+}
+
 
 @dataclass
 class Run:
@@ -72,7 +77,12 @@ def prepare(cfg: DictConfig) -> Run:
     out_dir = Path(cfg.paths.output_dir)
     ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(out_dir)
     checkpoint = load_checkpoint(ckpt_path, "ckpt_path") if ckpt_path else None
+    protocol = cfg.get("protocol") or "heldout"
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol={protocol!r}: valid: " + "; ".join(f"{k} ({v})" for k, v in PROTOCOLS.items()))
     datamodule, module = build(cfg)
+    if protocol == "paper":
+        datamodule.paper_protocol()
     check_backend(cfg)
     resume = check_resume(cfg, module.config or {}, checkpoint, ckpt_path) if checkpoint else {}
     dry_run(cfg, datamodule, module)
@@ -143,6 +153,7 @@ def report(
     last = last_checkpoint_path(trainer, out_dir / "checkpoints" / "last.ckpt")
     summary = {
         "status": "finished" if signum is None else f"interrupted ({signal.Signals(signum).name})",
+        "protocol": run.cfg.get("protocol") or "heldout",
         "test_acc": metrics.get("test/acc"),
         "test_loss": metrics.get("test/loss"),
         "best_val_acc": float(score) if score is not None else (max(val) if val else None),

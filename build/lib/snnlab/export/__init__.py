@@ -1,1 +1,0 @@
-"""Export trained networks to other formats (NIR: :func:`snnlab.export.nir.to_nir`)."""
