@@ -43,13 +43,19 @@ FAMILIES: dict[str, list[str]] = {
     "cnn": [],
     "mlp": ["model.hidden=[256]"],
     "vgg": ["model.depth=9", "model.width_mult=0.25", "model.hidden=128", *CIFAR],
-    "resnet19": ["model.width_mult=0.25", *CIFAR],
+    "resnet19": ["model.width_mult=0.125", "trainer.max_epochs=3", "data.channels=3"],
     "bntt_vgg": ["model.depth=9", "model.width_mult=0.125", *CIFAR],
     "vggsnn": ["model.width_mult=0.125", "data.resize=[48,48]", "data.channels=2"],
     "cifarnet": ["model.width_mult=0.125", *CIFAR],
     "plif_net": ["model.width_mult=0.25", "neuron=plif"],
     "sew_resnet": ["model.depth=18", "model.width_mult=0.25", *CIFAR],
-    "sew_dvs": ["model.channels=[16,32,32,32]", "neuron=plif", "data.resize=[32,32]", "data.channels=2"],
+    "sew_dvs": [
+        "model.channels=[16,32,32,32]",
+        "neuron=plif",
+        "trainer.max_epochs=3",
+        "data.resize=[32,32]",
+        "data.channels=2",
+    ],
     "ottt_vgg": ["model.width_mult=0.125", "learning=ottt", "neuron=ottt_lif", "norm=none", "data.normalize=standard"],
 }
 """Per-family overrides: a scaled-down net on digits shaped like the family's input."""
