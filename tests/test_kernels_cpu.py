@@ -99,11 +99,12 @@ def test_scalar_initial_state_and_result_independent_of_thread_count():
     try:
         torch.set_num_threads(1)
         (s1, v1, _), g1 = _run(cpu_backend.multi_step, dyn, x_seq, 0.25, torch.tensor(0.3, requires_grad=True), False)
+        torch.set_num_threads(3)
+        (s3, v3, _), g3 = _run(cpu_backend.multi_step, dyn, x_seq, 0.25, torch.tensor(0.3, requires_grad=True), False)
     finally:
         torch.set_num_threads(threads)
-    (s2, v2, _), g2 = _run(cpu_backend.multi_step, dyn, x_seq, 0.25, torch.tensor(0.3, requires_grad=True), False)
-    assert torch.equal(s1, s2) and torch.equal(v1, v2) and torch.equal(g1[0], g2[0])
-    torch.testing.assert_close(g1[1], g2[1], rtol=1e-6, atol=0)  # θ: partial sums per thread
+    assert torch.equal(s1, s3) and torch.equal(v1, v3)
+    assert all(torch.equal(a, b) for a, b in zip(g1, g3))  # θ too: per-chunk sums, added in chunk order
 
 
 def test_inference_needs_no_saved_state_and_equals_training_forward():

@@ -1,7 +1,7 @@
 """The ``cpu`` backend: fused multi-step neuron loops compiled by Numba.
 
-One pass runs the forward over all ``T`` steps and one pass runs backpropagation through time, each split
-over ``torch.get_num_threads()`` threads by neuron ranges (the calling thread takes the first range).  The
+One pass runs the forward over all ``T`` steps and one pass runs backpropagation through time, each over
+chunks of neurons that the calling thread and a small pool share (``torch.get_num_threads()`` in all).  The
 forward writes only its outputs and saves its input; the backward recomputes each block's forward in cache
 (see :mod:`snnlab.kernels.multistep_cpu`).  The sources come from :mod:`snnlab.kernels.cpu_codegen`; each is
 written to :func:`kernel_dir` as a module named by a digest of its text, and Numba caches the compiled code
@@ -30,8 +30,8 @@ from snnlab.kernels import torch_backend
 from snnlab.kernels.cpu_codegen import BLOCK, KernelModule, backward_module, forward_module
 from snnlab.math.dynamics import NeuronDynamics
 
-MIN_WORK_PER_THREAD = 1 << 16
-"""Neuron steps (``T·N``) below which another thread costs more than it saves."""
+CHUNK_STEPS = 1 << 18
+"""Neuron steps (``T × neurons``) per unit of work handed to a thread (at least one block of neurons)."""
 
 _EMPTY_SEQ = np.empty((0, 0), np.float32)
 _EMPTY_STATE = np.empty(0, np.float32)
@@ -112,19 +112,33 @@ if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's t
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def _run(kernel: Callable[..., Any], n: int, steps: int, *args: Any) -> list[Any]:
-    """``kernel(*args, start, stop)`` over the neurons ``0..n``, split into one contiguous range per thread
-    (``torch.get_num_threads()`` in all, counting the calling thread); returns the results in range order."""
-    threads = max(1, min(torch.get_num_threads(), steps // MIN_WORK_PER_THREAD, -(-n // BLOCK)))
-    chunk = -(-n // threads)
-    chunk = -(-chunk // 16) * 16  # whole 64-byte cache lines per thread
+def _run(kernel: Callable[..., Any], n: int, T: int, *args: Any) -> list[Any]:
+    """``kernel(*args, start, stop)`` over the neurons ``0..n`` in chunks of about :data:`CHUNK_STEPS` neuron
+    steps, which the calling thread and up to ``torch.get_num_threads() - 1`` pool threads take in turn; returns
+    the results in chunk order.
+
+    Taking chunks as they come balances the threads when one of them shares its core (e.g. with a torch worker
+    still spinning after the previous op), and the chunks do not depend on the thread count, so neither do the
+    results.
+    """
+    chunk = -(-max(BLOCK, CHUNK_STEPS // T) // BLOCK) * BLOCK
     ranges = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-    futures = [_pool(threads - 1).submit(kernel, *args, *r) for r in ranges[1:]] if len(ranges) > 1 else []
+    results: list[Any] = [None] * len(ranges)
+    todo = iter(enumerate(ranges))  # shared: each next() hands a chunk to exactly one thread
+
+    def work() -> None:
+        for i, (start, stop) in todo:
+            results[i] = kernel(*args, start, stop)
+
+    threads = torch.get_num_threads()
+    helpers = min(threads, len(ranges)) - 1
+    futures = [_pool(threads - 1).submit(work) for _ in range(helpers)]
     try:
-        first = kernel(*args, *ranges[0])
+        work()
     finally:
-        rest = [f.result() for f in futures]
-    return [first, *rest]
+        for f in futures:
+            f.result()
+    return results
 
 
 def _array(t: torch.Tensor | None, empty: np.ndarray = _EMPTY_SEQ) -> np.ndarray:
@@ -152,7 +166,7 @@ class MultiStep(torch.autograd.Function):
         v_last = torch.empty_like(v)
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
         inputs = (_array(x_seq), _array(v), theta_val, dyn.v_reset is None)
-        _run(forward_kernel(dyn), N, T * N, *inputs, _array(s_seq), _array(v_seq), _array(v_last))
+        _run(forward_kernel(dyn), N, T, *inputs, _array(s_seq), _array(v_seq), _array(v_last))
         if needs_grad:
             ctx.set_materialize_grads(False)
             ctx.dyn, ctx.theta_val = dyn, theta_val
@@ -175,7 +189,7 @@ class MultiStep(torch.autograd.Function):
         flags = (ctx.dyn.v_reset is None, ctx.dyn.detach_reset, theta_grad)
         kernel = backward_kernel(ctx.dyn)
         theta_sums = _run(
-            kernel, N, T * N, *grads_in, _array(x_seq), _array(v), ctx.theta_val, *flags, _array(grad_x), _array(grad_v)
+            kernel, N, T, *grads_in, _array(x_seq), _array(v), ctx.theta_val, *flags, _array(grad_x), _array(grad_v)
         )
         grad_theta = torch.tensor(sum(theta_sums), dtype=theta.dtype).reshape(theta.shape) if theta_grad else None
         return grad_x, grad_v, grad_theta, None, None, None, None
