@@ -56,7 +56,7 @@ def plot_firing_rates(
     values = np.array([rates[n] for n in names], dtype=float)
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.4))
     bars = ax.barh([f"{labels.get(n, n)}   [{n}]" for n in names], values, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=3, fontsize=9)
+    ax.bar_label(bars, labels=[f"{v:.3g}" for v in values], padding=3, fontsize=9)
     ax.set_xlim(0, max(float(np.nanmax(values, initial=0.0)) * 1.2, 0.01))
     ax.invert_yaxis()
     ax.set_xlabel("firing rate (spikes per neuron per time step)")
