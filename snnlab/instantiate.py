@@ -44,17 +44,51 @@ def target_of(node: Mapping[str, Any], kind: str | None = None) -> Any:
         return None
 
 
-def annotations(target: Any) -> dict[str, str]:
-    """The parameter annotations of a function, or of every ``__init__`` of a class and its bases, as text."""
-    functions = [c.__init__ for c in reversed(target.__mro__)] if isinstance(target, type) else [target]
-    found: dict[str, str] = {}
+def _parameters(target: Any) -> tuple[list[inspect.Parameter], bool]:
+    """The named parameters ``target`` takes: of a function, or of the ``__init__`` of a class and of the bases its
+    ``**kwargs`` reach; and whether it takes any other keyword (a ``**kwargs`` that reaches no named parameter)."""
+    functions = (
+        [c.__dict__["__init__"] for c in target.__mro__ if "__init__" in c.__dict__]
+        if isinstance(target, type)
+        else [target]
+    )
+    found: list[inspect.Parameter] = []
     for function in functions:
         try:
-            params = inspect.signature(function).parameters.values()
+            params = list(inspect.signature(function).parameters.values())
         except (TypeError, ValueError):
-            continue
-        found.update({p.name: str(p.annotation) for p in params if p.annotation is not p.empty})
-    return found
+            return found, True
+        found += [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"]
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            return found, False
+    return found, True
+
+
+def annotations(target: Any) -> dict[str, str]:
+    """The parameter annotations of a function, or of a class's ``__init__`` and the bases it passes on to, as text."""
+    params = reversed(_parameters(target)[0])  # the class's own annotation wins over a base's
+    return {p.name: str(p.annotation) for p in params if p.annotation is not p.empty}
+
+
+def check_keys(path: str, node: Mapping[str, Any], target: Any) -> None:
+    """Raise :class:`ConfigError` for keys of ``node`` that ``target`` takes no argument for, listing those it takes.
+
+    Typical cause: an experiment sets keys for its own data (``data.size`` of event frames) and the command line
+    swaps the data module; ``~path.key`` drops a key."""
+    params, open_ended = _parameters(target)
+    names = [p.name for p in params]
+    unknown = [k for k in node if not k.startswith("_") and k not in names]
+    if unknown and not open_ended:
+        where = ", ".join(f"{path}.{k}={node[k]!r}" for k in unknown)
+        drop = " ".join(f"~{path}.{k}" for k in unknown if node[k] is not None)
+        nulls = [k for k in unknown if node[k] is None]  # Hydra cannot delete a key whose value is null
+        how = (f"; drop the key with {drop}" if drop else "") + (
+            f"; remove {', '.join(nulls)} from the config file that sets it" if nulls else ""
+        )
+        raise ConfigError(
+            f"{where}: {getattr(target, '__name__', target)} takes no such argument (it takes: "
+            f"{', '.join(dict.fromkeys(names))}){how}"
+        )
 
 
 def culprits(node: Mapping[str, Any], error: BaseException, target: Any = None) -> list[str]:
@@ -147,6 +181,7 @@ def instantiate(node: Mapping[str, Any] | DictConfig, kind: str | None = None, *
         raise ConfigError(f"{path}: config node has no _target_: {OmegaConf.to_yaml(OmegaConf.create(dict(node)))}")
     try:
         spec = {**node, "_target_": target_path(node["_target_"], kind)}
+        check_keys(path, node, hydra.utils.get_object(spec["_target_"]))
         built = hydra.utils.instantiate(spec, _convert_="all", **kwargs)
     except InstantiationException as e:
         error: BaseException = e.__cause__ or e

@@ -41,6 +41,14 @@ CASES: list[tuple[list[str], str]] = [
     (["data.test_size=5000"], r"data.test_size=5000: .*smaller than the number of samples 1797"),
     (["data.split_seed=-1"], r"data.split_seed=-1: .*must be an int in the range \[0, "),
     (["data.normalize=abc"], r"data.normalize='abc': .*valid: \('unit', 'standard'\)"),
+    (
+        ["+data.size=48"],
+        r"data.size=48: Digits takes no such argument \(it takes: .*batch_size.*\); drop the key with ~data.size$",
+    ),
+    (
+        ["+data.size=null"],
+        r"data.size=None: Digits takes no such argument .*; remove size from the config file that sets it$",
+    ),
     # model
     (["model.hidden=0"], r"model.hidden=0: builds a layer without units .*sizes must be >= 1"),
     (["model.hidden=-1"], r"model.hidden=-1: .*negative dimension"),
@@ -74,6 +82,7 @@ CASES: list[tuple[list[str], str]] = [
     # optimizer and schedule
     (["optim.lr=-1"], r"optim.lr=-1: Invalid learning rate: -1"),
     (["optim.lr=abc"], r"optim.lr='abc': "),
+    (["+optim.betas2=0.9"], r"optim.betas2=0.9: Adam takes no such argument \(it takes: params, lr, betas, "),
     (["optim.weight_decay=-1"], r"optim.weight_decay=-1: Invalid weight_decay value"),
     (["optim=sgd", "optim.momentum=-1"], r"optim.momentum=-1: Invalid momentum value"),
     (["scheduler=step", "scheduler.step_size=0"], r"scheduler.step_size=0: ZeroDivisionError.* must not be 0"),
@@ -137,6 +146,12 @@ def test_event_data_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     write_shd(tmp_path)
     with pytest.raises(ValueError, match=r"data.channels=0: "):
         check_run(tmp_path / "run", ["data=shd", f"paths.data_dir={tmp_path}", "model=mlp", "data.channels=0"])
+    shd = ["data=shd", f"paths.data_dir={tmp_path}", "model=mlp", "T=4"]
+    with pytest.raises(ValueError, match=r"data.T_train=5: T_train must be an integer in \[1, T=4\]"):
+        check_run(tmp_path / "run", [*shd, "data.T_train=5"])
+    with pytest.raises(ValueError, match=r"data.T_train=3: .*per-step parameters for T=4 steps .*TemporalEffective"):
+        check_run(tmp_path / "run", [*shd, "data.T_train=3", "norm=tebn"])
+    check_run(tmp_path / "run", [*shd, "data.T_train=3", "norm=tdbn"])  # no per-step parameters: accepted
 
 
 def cli(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess, float]:

@@ -30,6 +30,7 @@ from snnlab.data.events import (
     SHDDataModule,
     per_class_split,
 )
+from snnlab.data.temporal_crop import TemporalCrop
 from snnlab.instantiate import instantiate
 
 CONF = CONFIG_DIR / "data"
@@ -330,3 +331,64 @@ def test_module_frames_split_by_number(tmp_path: Path) -> None:
     frames, _ = dm.test_set[0]
     assert frames.sum((1, 2, 3)).tolist() == [12, 12, 12, 14]
     assert frames.sum() == len(written["Test"][0])
+
+
+# ---------------------------------------------------------------- temporal crop (SEW's T_train)
+
+
+def test_temporal_crop_keeps_ordered_random_frames_shared_by_the_batch() -> None:
+    T, frames = 6, 4
+    crop = TemporalCrop(frames, T)
+    # sample b, step t holds 10·b + t: the kept values tell which steps were kept
+    samples = [(torch.arange(T, dtype=torch.float32).view(T, 1) + 10 * b, b) for b in range(3)]
+    torch.manual_seed(0)
+    seen: set[tuple[int, ...]] = set()
+    for _ in range(200):
+        x, y = crop(samples)
+        assert x.shape == (frames, 3, 1) and y.tolist() == [0, 1, 2]
+        steps = x[:, 0, 0].long().tolist()
+        assert steps == sorted(set(steps)) and all(0 <= s < T for s in steps)  # distinct, in time order
+        assert torch.equal(x[:, :, 0], torch.tensor(steps).view(-1, 1) + 10 * torch.arange(3).float())  # same steps
+        seen.add(tuple(steps))
+    assert len(seen) == 15  # C(6, 4): every subset is drawn
+
+
+@pytest.mark.parametrize("bad", [0, 7, 2.5, True])
+def test_temporal_crop_checks_its_length(bad) -> None:
+    with pytest.raises(ValueError, match=rf"T_train must be an integer in \[1, T=6\].*got {bad!r}"):
+        TemporalCrop(bad, 6)
+
+
+def test_event_module_crops_training_batches_only(tmp_path: Path) -> None:
+    write_nmnist(tmp_path, per_class=2)
+    dm = NMNISTDataModule(str(tmp_path), T=5, T_train=3, batch_size=4, val_fraction=0.25, cache=False)
+    dm.setup()
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (3, 4, 2, 34, 34)
+    for loader in (dm.val_dataloader(), dm.test_dataloader()):
+        assert next(iter(loader))[0].shape == (5, 4, 2, 34, 34)
+
+
+def test_event_module_augment_shifts_and_flips_training_frames_only(tmp_path: Path) -> None:
+    write_nmnist(tmp_path, per_class=2, n_events=200)
+    plain = NMNISTDataModule(str(tmp_path), T=3, val_fraction=0.25, cache=False)
+    augmented = NMNISTDataModule(str(tmp_path), T=3, val_fraction=0.25, cache=False, augment=True)
+    plain.setup()
+    augmented.setup()
+    torch.manual_seed(0)
+    moved = 0
+    for i in range(len(plain.train_set)):
+        frames, label = plain.train_set[i]
+        # every crop of the zero-padded frames, flipped or not: what augmentation may return (by hand, not torchvision)
+        padded = torch.nn.functional.pad(frames, (4, 4, 4, 4))
+        crops = [padded[..., y : y + 34, x : x + 34] for y in range(9) for x in range(9)]
+        candidates = crops + [c.flip(-1) for c in crops]
+        out, out_label = augmented.train_set[i]
+        assert out_label == label and out.shape == frames.shape
+        assert any(torch.equal(out, c) for c in candidates)
+        moved += not torch.equal(out, frames)
+    assert moved >= len(plain.train_set) - 2  # 1 in 162 draws is the identity
+    for a, b in ((augmented.val_set, plain.val_set), (augmented.test_set, plain.test_set)):
+        assert torch.equal(a[0][0], b[0][0])
+    with pytest.raises(ValueError, match="augment=True shifts and flips 2-D frames; SHDDataModule has 1-D samples"):
+        SHDDataModule(str(tmp_path), augment=True)

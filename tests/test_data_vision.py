@@ -72,6 +72,27 @@ def test_cifar_augmentation_options() -> None:
     assert [type(t) for t in CIFAR10DataModule(augment=False).train_transform().transforms] == [T.ToTensor, T.Normalize]
 
 
+@pytest.mark.parametrize(("module", "folder"), [(MNISTDataModule, "MNIST"), (FashionMNISTDataModule, "FashionMNIST")])
+def test_mnist_affine_augments_training_images_only(tmp_path: Path, module, folder: str) -> None:
+    write_mnist(tmp_path, folder, n_train=20, n_test=10)
+    # a rotation by exactly 180° about the image centre flips both axes: an expectation independent of torchvision
+    dm = module(str(tmp_path), val_fraction=0.25, affine={"degrees": [180, 180]})
+    dm.setup()
+    normalise = T.Normalize(dm.mean, dm.std)
+    full = dm.train_set.dataset.dataset
+    for part, flipped in ((dm.train_set, True), (dm.val_set, False)):
+        idx = part.dataset.indices[0]
+        raw = normalise(full.data[idx].float().unsqueeze(0) / 255)
+        assert torch.allclose(part[0][0], raw.flip(-1, -2) if flipped else raw, atol=1e-5)
+    assert torch.allclose(dm.test_set[0][0], normalise(dm.test_set.data[0].float().unsqueeze(0) / 255), atol=1e-5)
+    assert [type(t) for t in module(affine=None).train_transform().transforms] == [T.ToTensor, T.Normalize]
+
+
+def test_mnist_affine_rejects_unknown_arguments() -> None:
+    with pytest.raises(ValueError, match=r"affine=\{'rotate': 30\}.*RandomAffine takes degrees, translate, scale"):
+        MNISTDataModule(affine={"rotate": 30})
+
+
 def test_cutout_zeroes_a_clipped_square() -> None:
     torch.manual_seed(0)
     for _ in range(20):

@@ -24,6 +24,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from snnlab import registry
+from snnlab.cli.commands import inspect as inspect_command
 from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import instantiate
 from snnlab.training import build
@@ -118,7 +119,7 @@ def test_recipe_trains_one_batch(name: str, tmp_path: Path, monkeypatch: pytest.
     datamodule, module = build(cfg)
     datamodule.setup("fit")
     x, y = next(iter(datamodule.train_dataloader()))
-    assert x.shape[0] == (cfg.T if datamodule.time_first else 2)
+    assert x.shape[0] == ((cfg.data.get("T_train") or cfg.T) if datamodule.time_first else 2)
     optimizer = module.configure_optimizers()
     optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
     loss, scores = module.compute_loss((x, y))
@@ -201,15 +202,16 @@ TOO_SMALL = [
 ]
 
 
+EVENT_KEYS = ("size", "split_by", "T_train", "augment")  # data keys of the event recipes, not of static data
+
+
 def compose_with(name: str, root: Path, overrides: list[str]) -> DictConfig:
-    """Recipe ``name`` on other data: without the event recipes' data keys, which other data modules do not take."""
+    """Recipe ``name`` on other data, its event data keys dropped as the error message says (``~data.<key>``)."""
+    paths = [f"paths.data_dir={root}", f"paths.output_dir={root / 'out'}"]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        paths = [f"paths.data_dir={root}", f"paths.output_dir={root / 'out'}"]
-        cfg = compose("train", overrides=[f"experiment={name}", *paths, *overrides])
-    with open_dict(cfg):
-        for key in ("size", "split_by"):
-            cfg.data.pop(key, None)
-    return cfg
+        leaked = compose("train", overrides=[f"experiment={name}", *overrides]).data  # the keys the recipe sets
+        drop = [f"~data.{key}" for key in EVENT_KEYS if key in leaked]
+        return compose("train", overrides=[f"experiment={name}", *paths, *overrides, *drop])
 
 
 @pytest.mark.parametrize(("name", "data", "model", "message"), TOO_SMALL, ids=[c[0] for c in TOO_SMALL])
@@ -219,6 +221,23 @@ def test_recipe_on_too_small_data_fails_at_build(
     cfg = compose_with(name, tmp_path, data)
     with pytest.raises(ValueError, match=rf"model '{model}' cannot take the data's input_shape {message}"):
         build(cfg)
+
+
+def test_recipe_on_other_data_names_the_keys_to_drop_and_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:
+    """On the command line: the data keys the recipe set for its own data, how to drop them, and the recipe."""
+    recipe = "(experiment=sew_dvsgesture is written for data=dvsgesture; this run uses data=mnist5k)"
+    with pytest.raises(SystemExit) as exit_code:
+        inspect_command(["experiment=sew_dvsgesture", "data=mnist5k"])
+    error = capsys.readouterr().err
+    assert exit_code.value.code == 2 and recipe in error
+    assert error.startswith("error: data.size=128, data.split_by='number', data.T_train=12: MNIST5k takes no such ")
+    assert "drop the key with ~data.size ~data.split_by ~data.T_train\n" in error
+    with pytest.raises(SystemExit):  # the keys dropped as told: now the network is too deep for 28×28 digits
+        inspect_command(["experiment=sew_dvsgesture", "data=mnist5k", "~data.size", "~data.split_by", "~data.T_train"])
+    error = capsys.readouterr().err
+    assert "model 'sew_dvs' cannot take the data's input_shape (1, 28, 28)" in error and recipe in error
+    inspect_command(["experiment=sew_dvsgesture", "data=dvsgesture"])  # its own data: no note, no error
+    assert "written for" not in capsys.readouterr().err
 
 
 def test_recipe_on_other_data_adapts_its_input_and_head(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,10 +20,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from snnlab import registry
+from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import ConfigError
 
 EXIT_USER_ERROR = 2
@@ -54,16 +56,30 @@ def train(cfg: DictConfig) -> float:
         remove_unstarted(out_dir)
         if multirun:
             raise  # the sweeper decides (Optuna counts a failed trial)
-        fail(e)
+        fail(e, HydraConfig.get().overrides.task)
     return execute(run)
 
 
-def fail(error: BaseException) -> NoReturn:
-    """Print a user error as one message and exit with code 2 (re-raise it under ``HYDRA_FULL_ERROR=1``)."""
+def fail(error: BaseException, overrides: Sequence[str] = ()) -> NoReturn:
+    """Print a user error as one message and exit with code 2 (re-raise it under ``HYDRA_FULL_ERROR=1``);
+    ``overrides`` (the command line's) add what an experiment run on data other than its own should know."""
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise error
-    print(f"error: {error}\n(HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
+    print(f"error: {error}{recipe_note(overrides)}\n(HYDRA_FULL_ERROR=1 shows the traceback)", file=sys.stderr)
     sys.exit(EXIT_USER_ERROR)
+
+
+def recipe_note(overrides: Sequence[str]) -> str:
+    """``experiment=X`` with ``data=Y`` where the recipe X is written for other data: a line saying so ('' if not)."""
+    chosen = dict(o.split("=", 1) for o in overrides if o.split("=", 1)[0] in ("experiment", "data") and "=" in o)
+    recipe = CONFIG_DIR / "experiment" / f"{chosen.get('experiment')}.yaml"
+    if "data" not in chosen or not recipe.is_file():
+        return ""
+    defaults = OmegaConf.load(recipe).get("defaults") or []
+    own = next((d["override /data"] for d in defaults if isinstance(d, DictConfig) and "override /data" in d), None)
+    if own is None or own == chosen["data"]:
+        return ""
+    return f"\n(experiment={chosen['experiment']} is written for data={own}; this run uses data={chosen['data']})"
 
 
 def check_root(cfg: DictConfig) -> None:

@@ -61,7 +61,7 @@ def inspect(argv: list[str] | None = None) -> dict[str, Any]:
     try:
         return inspect_main(argv, CONFIG_DIR)
     except USER_ERRORS as e:
-        fail(e)
+        fail(e, argv or [])
 
 
 def export(argv: list[str] | None = None) -> Path:

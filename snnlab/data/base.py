@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from lightning import LightningDataModule
@@ -45,6 +46,21 @@ def unreadable_files(name: str, root: str, error: Exception, how_to_get: str) ->
         f"{name} files in {root!r} cannot be read ({reason}): they are truncated or not the files the data set "
         f"expects. Delete them and get them again. {how_to_get}"
     )
+
+
+class Transformed(Dataset):
+    """A view of ``dataset`` with ``transform`` applied to each input."""
+
+    def __init__(self, dataset: Dataset, transform: Callable) -> None:
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        x, y = self.dataset[index]
+        return self.transform(x), y
 
 
 def time_first_collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,7 +112,7 @@ class SNNDataModule(LightningDataModule):
         train, val = random_split(full, [len(full) - n_val, n_val], generator=gen)
         return train, val
 
-    def _loader(self, ds: Dataset | None, shuffle: bool) -> DataLoader:
+    def _loader(self, ds: Dataset | None, shuffle: bool, collate: Callable | None = None) -> DataLoader:
         if ds is None:
             raise RuntimeError(f"{type(self).__name__}.setup() has not created this split")
         return DataLoader(
@@ -106,7 +122,7 @@ class SNNDataModule(LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
-            collate_fn=time_first_collate if self.time_first else None,
+            collate_fn=collate or (time_first_collate if self.time_first else None),
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -14,13 +14,15 @@ from dataclasses import asdict
 from typing import Any, ClassVar
 
 import tonic.datasets as td
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
+from torchvision import transforms
 
 from snnlab import registry
 from snnlab.data import tonic_readers
-from snnlab.data.base import SNNDataModule, data_root, require_files
+from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files
 from snnlab.data.event_frames import EventFrames
 from snnlab.data.frame_cache import FrameCache
+from snnlab.data.temporal_crop import TemporalCrop
 
 CACHE_VERSION = 1  # bump when EventFrames' output changes for the same parameters
 
@@ -45,6 +47,10 @@ class EventDataModule(SNNDataModule):
     Subclasses name the ``reader`` (a class of ``tonic_readers``), the tonic class that downloads
     (``source``), the glob ``files`` that must exist under the data root and how to get them.
     ``split_by`` is ``"time"`` (equal durations, or ``time_window``) or ``"number"`` (equal event counts).
+    ``T_train`` < ``T`` trains on that many of the ``T`` frames, drawn anew for every batch (:class:`TemporalCrop`);
+    validation and test always see all ``T``.  ``augment`` shifts and flips training frames as TEBN's and OTTT's
+    CIFAR10-DVS loaders do: a random crop of the frame size from the frames zero-padded by 4 pixels, then a random
+    horizontal flip, the same for all ``T`` frames of a sample (2-D sensors only).
     """
 
     time_first = True
@@ -70,6 +76,8 @@ class EventDataModule(SNNDataModule):
         denoise_filter_time: float | None = None,
         size: int | Sequence[int] | None = None,
         split_by: str = "time",
+        T_train: int | None = None,
+        augment: bool = False,
     ) -> None:
         super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
         self.data_dir = data_root(data_dir)
@@ -79,7 +87,12 @@ class EventDataModule(SNNDataModule):
         sensor = self.reader.sensor_size
         self.frames = EventFrames(sensor, T, time_window, _size(size, _dims(sensor)), denoise_filter_time, split_by)
         self.T = T
+        self.T_train = T_train
+        self.temporal_crop = TemporalCrop(T_train, T) if T_train is not None else None
         self.input_shape = self.frames.frame_shape
+        if augment and self.frames.is_1d:
+            raise ValueError(f"augment=True shifts and flips 2-D frames; {type(self).__name__} has 1-D samples")
+        self.augment = augment
 
     @classmethod
     def sample_shape(cls, size: int | Sequence[int] | None = None, **_: Any) -> tuple[int, ...]:
@@ -101,6 +114,14 @@ class EventDataModule(SNNDataModule):
         require_files(self.data_dir, self.files, self.reader.__name__, self.how_to_get())
         train, self.test_set = self._train_test()
         self.train_set, self.val_set = self.split_train_val(train)
+        if self.augment:
+            shift_and_flip = transforms.Compose(
+                [transforms.RandomCrop(self.input_shape[1:], padding=4), transforms.RandomHorizontalFlip()]
+            )
+            self.train_set = Transformed(self.train_set, shift_and_flip)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True, collate=self.temporal_crop)
 
     def _train_test(self) -> tuple[Dataset, Dataset]:
         """The official train and test sets."""

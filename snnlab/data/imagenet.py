@@ -14,8 +14,7 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from snnlab import registry
-from snnlab.data.base import SNNDataModule, data_root, require_files
-from snnlab.data.vision import Transformed
+from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files
 
 
 @registry.register("data", "imagenet")

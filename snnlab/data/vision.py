@@ -7,16 +7,16 @@ always uses the evaluation transform, never the training augmentations.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
-from torch.utils.data import Dataset
 from torchvision import datasets
 from torchvision import transforms as T
 
 from snnlab import registry
-from snnlab.data.base import SNNDataModule, data_root, require_files, unreadable_files
+from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files, unreadable_files
 
 
 class Cutout(torch.nn.Module):
@@ -36,21 +36,6 @@ class Cutout(torch.nn.Module):
         img = img.clone()
         img[..., max(cy - half, 0) : cy + self.length - half, max(cx - half, 0) : cx + self.length - half] = 0
         return img
-
-
-class Transformed(Dataset):
-    """A view of ``dataset`` with ``transform`` applied to each input."""
-
-    def __init__(self, dataset: Dataset, transform: Callable) -> None:
-        self.dataset = dataset
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        x, y = self.dataset[index]
-        return self.transform(x), y
 
 
 class TorchvisionDataModule(SNNDataModule):
@@ -113,8 +98,27 @@ def _idx_files(name: str) -> tuple[str, ...]:
 
 
 class _MNISTLike(TorchvisionDataModule):
+    """Shared by MNIST and Fashion-MNIST.
+
+    ``affine``: keyword arguments of torchvision's ``RandomAffine`` applied to training images (the PLIF
+    paper's MNIST augmentation is ``{degrees: 30, translate: [0.15, 0.15], scale: [0.85, 1.11]}``);
+    ``None``: no augmentation.  Other arguments as :class:`TorchvisionDataModule`.
+    """
+
     input_shape = (1, 28, 28)
     num_classes = 10
+
+    def __init__(self, data_dir: str | None = None, *, affine: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(data_dir, **kwargs)
+        try:
+            self.affine = T.RandomAffine(**affine) if affine else None
+        except (TypeError, ValueError) as e:
+            keys = ", ".join(inspect.signature(T.RandomAffine).parameters)
+            raise ValueError(f"affine={affine!r}: {e} (RandomAffine takes {keys})") from e
+
+    def train_transform(self) -> Callable:
+        steps = [self.affine] if self.affine else []
+        return T.Compose([*steps, *self.eval_transform().transforms])
 
     def how_to_get(self) -> str:
         mirror = self.dataset_cls.mirrors[0]

@@ -13,7 +13,7 @@ from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.data.base import SNNDataModule
 from snnlab.encoders import DirectEncoder, Encoder
 from snnlab.functional import set_backend, set_step_mode
-from snnlab.instantiate import CONSTRUCTOR_ERRORS, config_error_in, instantiate
+from snnlab.instantiate import CONSTRUCTOR_ERRORS, ConfigError, config_error_in, instantiate
 from snnlab.training.learning import LearningMode
 from snnlab.training.module import SNNClassifier
 
@@ -70,12 +70,25 @@ def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
     return None
 
 
+def check_train_steps(net: nn.Module, datamodule: SNNDataModule) -> None:
+    """Refuse a temporal crop (``data.T_train``) for a network with per-step parameters, built for exactly ``T``."""
+    frames = getattr(datamodule, "T_train", None)
+    bound = [f"{name} ({type(m).__name__})" for name, m in net.named_modules() if getattr(m, "T", None) is not None]
+    if frames is not None and frames != datamodule.T and bound:
+        raise ConfigError(
+            f"data.T_train={frames}: these layers hold per-step parameters for T={datamodule.T} steps and cannot "
+            f"train on {frames} of them: {', '.join(bound[:3])}{' ...' if len(bound) > 3 else ''}; use a norm "
+            "without per-step parameters (norm=bn, tdbn) or data.T_train=null"
+        )
+
+
 def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     """Data module and classifier of a run; the classifier carries the resolved ``cfg`` into checkpoints."""
     datamodule: SNNDataModule = instantiate(cfg.data, kind="data")
     learning = build_learning(cfg)
     learning.check_trainer(cfg.trainer)
     net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
+    check_train_steps(net, datamodule)
     scheduler = cfg.get("scheduler")
     module = SNNClassifier(
         net=net,

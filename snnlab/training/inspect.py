@@ -22,7 +22,7 @@ from torch import nn
 
 from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.functional import reset_net
-from snnlab.instantiate import target_path
+from snnlab.instantiate import check_keys, target_path
 from snnlab.layers import Identity
 from snnlab.neurons.base import BaseNode
 from snnlab.training.build import build_model, output_units
@@ -32,6 +32,7 @@ def data_spec(cfg: DictConfig) -> tuple[tuple[int, ...], int]:
     """``(input_shape, num_classes)`` of ``cfg.data``, from its class: no file is read, nothing is instantiated."""
     node = OmegaConf.to_container(cfg.data, resolve=True)
     cls = get_class(target_path(node.pop("_target_"), "data"))
+    check_keys("data", node, cls)
     sample_shape = getattr(cls, "sample_shape", None)
     shape = sample_shape(**node) if sample_shape is not None else cls.input_shape
     return tuple(shape), int(cls.num_classes)
