@@ -14,6 +14,7 @@ from fake_datasets import (
     write_cifar,
     write_cifar10dvs,
     write_dvsgesture,
+    write_mnist,
     write_nmnist,
     write_shd,
 )
@@ -34,6 +35,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_cifar10dvs(root, per_class=10)
     write_shd(root)
     write_cifar(root)
+    write_mnist(root)
     return root
 
 
@@ -41,10 +43,11 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     "overrides",
     [
         ["data=nmnist"],
-        ["data=dvsgesture", "data.size=16"],
+        ["data=dvsgesture", "data.size=16", "data.T_train=1", "data.augment=true"],
         ["data=cifar10dvs", "data.size=16"],
         ["data=shd", "model=mlp", "data.channels=70"],
         ["data=cifar10", "data.autoaugment=true", "data.cutout=8"],
+        ["data=mnist", "data.affine={degrees: 30, translate: [0.15, 0.15], scale: [0.85, 1.11]}"],
     ],
     ids=lambda o: o[0],
 )
