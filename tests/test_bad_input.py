@@ -31,6 +31,11 @@ CASES: list[tuple[list[str], str]] = [
     (["seed=1.5"], r"seed=1.5: must be an integer"),
     (["step_mode=x"], r"step_mode='x': must be 'm' .* or 's'"),
     (["ckpt_path=/nonexistent/last.ckpt"], r"ckpt_path='/nonexistent/last.ckpt': no such file"),
+    (["expected_data=5"], r"expected_data=5: must be \{input_shape: \[C, H, W\], num_classes: N\}, or null"),
+    (
+        ["expected_data={input_shape: [1, 28, 28], num_classes: 10}"],
+        r"expected_data: train builds .*\[1, 28, 28\] .*\[1, 8, 8\]",
+    ),
     # data
     (["data.batch_size=0"], r"data.batch_size=0: batch_size should be a positive integer"),
     (["data.batch_size=abc"], r"data.batch_size='abc': batch_size should be a positive integer"),

@@ -28,7 +28,7 @@ from snnlab.cli.commands import inspect as inspect_command
 from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import instantiate
 from snnlab.training import build
-from snnlab.training.inspect import describe
+from snnlab.training.inspect import data_spec, describe
 from snnlab.training.inspect import main as inspect_main
 from snnlab.training.schedulers import MultiStepFractions
 
@@ -100,7 +100,10 @@ def test_recipe_cites_its_result_and_comments_every_setting(name: str, tmp_path:
     body = [line for line in text.splitlines() if line and not line.startswith(("#", "defaults:", "  - "))]
     uncommented = [line for line in body if not line.rstrip().endswith(":") and " # " not in line]
     assert not uncommented, f"settings without a source comment: {uncommented}"
-    assert compose_recipe(name, tmp_path).T == T
+    cfg = compose_recipe(name, tmp_path)
+    assert cfg.T == T
+    shape, num_classes = data_spec(cfg)  # from the data module's class: what the recipe's own data gives
+    assert cfg.expected_data == {"input_shape": list(shape), "num_classes": num_classes}
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES) + DEMOS)
@@ -206,12 +209,12 @@ EVENT_KEYS = ("size", "split_by", "T_train", "augment")  # data keys of the even
 
 
 def compose_with(name: str, root: Path, overrides: list[str]) -> DictConfig:
-    """Recipe ``name`` on other data, its event data keys dropped as the error message says (``~data.<key>``)."""
+    """Recipe ``name`` on other data, built for it as the errors say (``~data.<key>``, ``expected_data=null``)."""
     paths = [f"paths.data_dir={root}", f"paths.output_dir={root / 'out'}"]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         leaked = compose("train", overrides=[f"experiment={name}", *overrides]).data  # the keys the recipe sets
         drop = [f"~data.{key}" for key in EVENT_KEYS if key in leaked]
-        return compose("train", overrides=[f"experiment={name}", *paths, *overrides, *drop])
+        return compose("train", overrides=[f"experiment={name}", *paths, *overrides, *drop, "expected_data=null"])
 
 
 @pytest.mark.parametrize(("name", "data", "model", "message"), TOO_SMALL, ids=[c[0] for c in TOO_SMALL])
@@ -223,6 +226,27 @@ def test_recipe_on_too_small_data_fails_at_build(
         build(cfg)
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        (
+            "tebn_resnet19_cifar100",
+            "cifar10",
+            r"input \[3, 32, 32\] with 100 classes, but data=cifar10 gives .* 10 classes",
+        ),
+        ("plif_fashion_mnist", "cifar10", r"input \[1, 28, 28\] with 10 classes, but data=cifar10 gives input \[3, 32"),
+    ],
+)
+def test_recipe_on_data_of_another_shape_or_class_count_fails_at_build(
+    name: str, data: str, message: str, tmp_path: Path
+) -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={name}", f"data={data}", f"paths.data_dir={tmp_path}"])
+    with pytest.raises(ValueError, match=rf"^expected_data: {name} builds its network for {message}"):
+        build(cfg)
+    assert not any(tmp_path.iterdir())
+
+
 def test_recipe_on_other_data_names_the_keys_to_drop_and_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:
     """On the command line: the data keys the recipe set for its own data, how to drop them, and the recipe."""
     recipe = "(experiment=sew_dvsgesture is written for data=dvsgesture; this run uses data=mnist5k)"
@@ -232,8 +256,16 @@ def test_recipe_on_other_data_names_the_keys_to_drop_and_the_recipe(capsys: pyte
     assert exit_code.value.code == 2 and recipe in error
     assert error.startswith("error: data.size=128, data.split_by='number', data.T_train=12: MNIST5k takes no such ")
     assert "drop the key with ~data.size ~data.split_by ~data.T_train\n" in error
-    with pytest.raises(SystemExit):  # the keys dropped as told: now the network is too deep for 28×28 digits
-        inspect_command(["experiment=sew_dvsgesture", "data=mnist5k", "~data.size", "~data.split_by", "~data.T_train"])
+    dropped = ["experiment=sew_dvsgesture", "data=mnist5k", "~data.size", "~data.split_by", "~data.T_train"]
+    with pytest.raises(SystemExit):  # the keys dropped as told: the data is not the paper's
+        inspect_command(dropped)
+    error = capsys.readouterr().err
+    assert error.startswith(
+        "error: expected_data: sew_dvsgesture builds its network for input [2, 128, 128] with 11 classes, but "
+        "data=mnist5k gives input [1, 28, 28] with 10 classes; use the recipe's data, or add expected_data=null"
+    )
+    with pytest.raises(SystemExit):  # built for the digits as told: the network is too deep for 28×28 images
+        inspect_command([*dropped, "expected_data=null"])
     error = capsys.readouterr().err
     assert "model 'sew_dvs' cannot take the data's input_shape (1, 28, 28)" in error and recipe in error
     inspect_command(["experiment=sew_dvsgesture", "data=dvsgesture"])  # its own data: no note, no error

@@ -70,6 +70,27 @@ def build_encoder(cfg: DictConfig, datamodule: SNNDataModule) -> Encoder | None:
     return None
 
 
+def check_expected_data(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> None:
+    """The data a recipe's network is built for (root key ``expected_data``: ``input_shape``, ``num_classes``)
+    against the run's data: other data stops the run, naming both; ``expected_data=null`` builds for any data."""
+    expected = cfg.get("expected_data")
+    if expected is None:
+        return
+    try:
+        want = [int(n) for n in expected["input_shape"]], int(expected["num_classes"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(
+            f"expected_data={expected!r}: must be {{input_shape: [C, H, W], num_classes: N}}, or null"
+        ) from e
+    got = list(input_shape), int(num_classes)
+    if want != got:
+        raise ConfigError(
+            f"expected_data: {cfg.task_name} builds its network for input {want[0]} with {want[1]} classes, but "
+            f"data={cfg.data._target_} gives input {got[0]} with {got[1]} classes; use the recipe's data, or add "
+            "expected_data=null to build the network for this data"
+        )
+
+
 def check_train_steps(net: nn.Module, datamodule: SNNDataModule) -> None:
     """Refuse a temporal crop (``data.T_train``) for a network with per-step parameters, built for exactly ``T``."""
     frames = getattr(datamodule, "T_train", None)
@@ -85,6 +106,7 @@ def check_train_steps(net: nn.Module, datamodule: SNNDataModule) -> None:
 def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     """Data module and classifier of a run; the classifier carries the resolved ``cfg`` into checkpoints."""
     datamodule: SNNDataModule = instantiate(cfg.data, kind="data")
+    check_expected_data(cfg, datamodule.input_shape, datamodule.num_classes)
     learning = build_learning(cfg)
     learning.check_trainer(cfg.trainer)
     net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)

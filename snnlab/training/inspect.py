@@ -25,7 +25,7 @@ from snnlab.functional import reset_net
 from snnlab.instantiate import check_keys, target_path
 from snnlab.layers import Identity
 from snnlab.neurons.base import BaseNode
-from snnlab.training.build import build_model, output_units
+from snnlab.training.build import build_model, check_expected_data, output_units
 
 
 def data_spec(cfg: DictConfig) -> tuple[tuple[int, ...], int]:
@@ -57,6 +57,7 @@ def _count(module: nn.Module) -> int:
 def describe(cfg: DictConfig) -> dict[str, Any]:
     """Parameter count, input shape, ``T``, spiking layers and the layer table of ``cfg``'s network."""
     shape, num_classes = data_spec(cfg)
+    check_expected_data(cfg, shape, num_classes)
     net = build_model(cfg, shape, num_classes).eval()
     step_mode = next((m.step_mode for m in net.modules() if hasattr(m, "step_mode")), "m")
     lead = 2 if step_mode == "m" else 1  # [T, B, ...] or [B, ...]
