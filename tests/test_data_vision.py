@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import random
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +15,10 @@ from omegaconf import OmegaConf
 from torchvision import transforms as T
 
 from snnlab.conf import CONFIG_DIR
-from snnlab.data.vision import (
-    CIFAR10DataModule,
-    CIFAR100DataModule,
-    Cutout,
-    FashionMNISTDataModule,
-    MNISTDataModule,
-)
+from snnlab.data.augment import Cutout, RandomErase
+from snnlab.data.vision import CIFAR10DataModule, CIFAR100DataModule, FashionMNISTDataModule, MNISTDataModule
 from snnlab.instantiate import instantiate
+from snnlab.training.build import build_encoder
 
 CONF = CONFIG_DIR / "data"
 
@@ -101,6 +99,51 @@ def test_cutout_zeroes_a_clipped_square() -> None:
         rows, cols = zero.any(1).sum().item(), zero.any(0).sum().item()
         assert 4 <= rows <= 8 and 4 <= cols <= 8 and zero.sum() == rows * cols
         assert torch.equal(out[0] == 0, out[2] == 0)
+
+
+def test_random_erase_fills_one_box_as_the_ottt_code() -> None:
+    random.seed(0)
+    img = torch.rand(3, 32, 32) * 0.5 + 0.25  # no pixel is 0: the box is where the image changed
+    erased = 0
+    for _ in range(400):
+        out = RandomErase(p=0.5, scale=(0.02, 0.4), ratio=(0.4, 2.5))(img)
+        changed = (out != img).any(0)
+        if not changed.any():
+            assert torch.equal(out, img)
+            continue
+        erased += 1
+        rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+        h, w = len(rows), len(cols)
+        assert changed.sum() == h * w and rows[-1] - rows[0] == h - 1 and cols[-1] - cols[0] == w - 1  # one box
+        box = out[:, changed]
+        assert (box[1:] == 0).all() and (box[0] == box[0, 0]).all()  # colour (c, 0, 0)
+        assert math.isclose(box[0, 0].item() * 255, round(box[0, 0].item() * 255), abs_tol=1e-4)  # c in 0..255
+        # h = ⌊√(A·r)⌋, w = ⌊√(A/r)⌋ with A in [0.02, 0.4]·1024 and r in [0.4, 2.5]: bounds that survive the flooring
+        assert h * w <= 0.4 * 1024 and (h + 1) * (w + 1) > 0.02 * 1024
+        assert h < 2.5 * (w + 1) and h + 1 > 0.4 * w
+    assert 160 <= erased <= 240  # p = 0.5 of 400 (binomial, ±4 standard deviations)
+    assert torch.equal(RandomErase(p=0.0)(img), img)
+
+
+def test_cifar_erase_option_comes_before_normalisation() -> None:
+    dm = CIFAR10DataModule(erase={"p": 1.0}, std=[0.2023, 0.1994, 0.2010])
+    kinds = [type(t) for t in dm.train_transform().transforms]
+    assert kinds == [T.RandomCrop, T.RandomHorizontalFlip, T.ToTensor, RandomErase, T.Normalize]
+    with pytest.raises(ValueError, match=r"erase=\{'p': 2.0\}: RandomErase: p must be in \[0, 1\].*takes p, scale"):
+        CIFAR10DataModule(erase={"p": 2.0})
+
+
+def test_normalisation_constants_can_be_set() -> None:
+    mean, std = [0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010]
+    dm = CIFAR10DataModule(mean=mean, std=std)
+    assert (dm.mean, dm.std) == (tuple(mean), tuple(std)) and CIFAR10DataModule.std == (0.2470, 0.2435, 0.2616)
+    normalise = dm.eval_transform().transforms[-1]
+    assert (normalise.mean, normalise.std) == (tuple(mean), tuple(std))
+    encoder = build_encoder(OmegaConf.create({"encoder": {"_target_": "poisson", "T": 2}}), dm)
+    assert torch.equal(encoder.std, torch.tensor(std)) and torch.equal(encoder.mean, torch.tensor(mean))  # undone
+    for bad, message in (({"std": [0.2]}, "std must be 3 numbers"), ({"std": [0.2, 0.2, 0.0]}, "std must be positive")):
+        with pytest.raises(ValueError, match=message):
+            CIFAR10DataModule(**bad)
 
 
 def test_split_is_seeded(tmp_path: Path) -> None:

@@ -205,7 +205,8 @@ TOO_SMALL = [
 ]
 
 
-EVENT_KEYS = ("size", "split_by", "T_train", "augment")  # data keys of the event recipes, not of static data
+# data keys the recipes set for their own data that the embedded data modules (digits, mnist5k) do not take
+RECIPE_DATA_KEYS = ("size", "split_by", "T_train", "augment", "mean", "std", "erase", "affine")
 
 
 def compose_with(name: str, root: Path, overrides: list[str]) -> DictConfig:
@@ -213,7 +214,7 @@ def compose_with(name: str, root: Path, overrides: list[str]) -> DictConfig:
     paths = [f"paths.data_dir={root}", f"paths.output_dir={root / 'out'}"]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         leaked = compose("train", overrides=[f"experiment={name}", *overrides]).data  # the keys the recipe sets
-        drop = [f"~data.{key}" for key in EVENT_KEYS if key in leaked]
+        drop = [f"~data.{key}" for key in RECIPE_DATA_KEYS if key in leaked]
         return compose("train", overrides=[f"experiment={name}", *paths, *overrides, *drop, "expected_data=null"])
 
 

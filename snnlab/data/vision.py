@@ -7,39 +7,24 @@ always uses the evaluation transform, never the training augmentations.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import torch
 from torchvision import datasets
 from torchvision import transforms as T
 
 from snnlab import registry
+from snnlab.data.augment import Cutout, RandomErase, from_config
 from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files, unreadable_files
 
 
-class Cutout(torch.nn.Module):
-    """Zero one random ``length``×``length`` square of a ``[C, H, W]`` tensor (DeVries & Taylor, 2017).
-
-    The centre is uniform over the image, so the square may be clipped at the border.
-    """
-
-    def __init__(self, length: int) -> None:
-        super().__init__()
-        self.length = length
-
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        h, w = img.shape[-2:]
-        cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
-        half = self.length // 2
-        img = img.clone()
-        img[..., max(cy - half, 0) : cy + self.length - half, max(cx - half, 0) : cx + self.length - half] = 0
-        return img
-
-
 class TorchvisionDataModule(SNNDataModule):
-    """Shared logic: file check, optional download, seeded train/val split, eval transform for val/test."""
+    """Shared logic: file check, optional download, seeded train/val split, eval transform for val/test.
+
+    ``mean``/``std``: per-channel normalisation ``(x - mean) / std`` of the ``[0, 1]`` images; ``None`` keeps the data
+    set's own statistics (class attributes).  Papers' code often uses other constants (e.g. CIFAR std
+    ``(0.2023, 0.1994, 0.2010)``); the rate and latency encoders undo whichever is used.
+    """
 
     dataset_cls: ClassVar[type[datasets.VisionDataset]]
     files: ClassVar[tuple[str, ...]]  # paths relative to the data root that must exist
@@ -55,10 +40,20 @@ class TorchvisionDataModule(SNNDataModule):
         val_fraction: float = 0.1,
         seed: int = 0,
         download: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
         self.data_dir = data_root(data_dir)
         self.download = download
+        channels = self.input_shape[0]
+        for name, values in (("mean", mean), ("std", std)):
+            if values is not None and (len(values) != channels or not all(isinstance(v, (int, float)) for v in values)):
+                raise ValueError(f"{name} must be {channels} numbers, one per channel; got {values!r}")
+        if std is not None and min(std) <= 0:
+            raise ValueError(f"std must be positive; got {std!r}")
+        self.mean = tuple(mean) if mean is not None else type(self).mean
+        self.std = tuple(std) if std is not None else type(self).std
 
     def how_to_get(self) -> str:
         return f"Pass download=true (config: data.download=true) to fetch {self.dataset_cls.__name__}."
@@ -110,11 +105,7 @@ class _MNISTLike(TorchvisionDataModule):
 
     def __init__(self, data_dir: str | None = None, *, affine: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(data_dir, **kwargs)
-        try:
-            self.affine = T.RandomAffine(**affine) if affine else None
-        except (TypeError, ValueError) as e:
-            keys = ", ".join(inspect.signature(T.RandomAffine).parameters)
-            raise ValueError(f"affine={affine!r}: {e} (RandomAffine takes {keys})") from e
+        self.affine = from_config("affine", T.RandomAffine, affine)
 
     def train_transform(self) -> Callable:
         steps = [self.affine] if self.affine else []
@@ -151,7 +142,8 @@ class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10, ``[3, 32, 32]``, 10 classes.
 
     Training augmentation: random crop 32 with padding 4 and horizontal flip (``augment``), optionally
-    torchvision's AutoAugment CIFAR-10 policy (``autoaugment``) and Cutout of side ``cutout``.  Other arguments
+    torchvision's AutoAugment CIFAR-10 policy (``autoaugment``), Cutout of side ``cutout`` and random erasing as the
+    OTTT code does it (``erase``: keyword arguments of :class:`~snnlab.data.augment.RandomErase`).  Other arguments
     as :class:`TorchvisionDataModule`.
     """
 
@@ -169,12 +161,14 @@ class CIFAR10DataModule(TorchvisionDataModule):
         augment: bool = True,
         autoaugment: bool = False,
         cutout: int = 0,
+        erase: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(data_dir, **kwargs)
         self.augment = augment
         self.autoaugment = autoaugment
         self.cutout = cutout
+        self.erase = from_config("erase", RandomErase, erase)
 
     def how_to_get(self) -> str:
         return super().how_to_get() + f" Or download {self.dataset_cls.url} and extract it into {self.data_dir}/."
@@ -185,7 +179,7 @@ class CIFAR10DataModule(TorchvisionDataModule):
             steps += [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()]
         if self.autoaugment:
             steps.append(T.AutoAugment(T.AutoAugmentPolicy.CIFAR10))
-        steps += [T.ToTensor(), T.Normalize(self.mean, self.std)]
+        steps += [T.ToTensor(), *([self.erase] if self.erase else []), T.Normalize(self.mean, self.std)]
         if self.cutout > 0:
             steps.append(Cutout(self.cutout))
         return T.Compose(steps)
