@@ -10,9 +10,7 @@ listing the valid names.  This module imports nothing from snnlab: every other p
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-Obj = TypeVar("Obj")
+from typing import Any
 
 _ENTRIES: dict[str, dict[str, Any]] = {}
 
@@ -60,8 +58,3 @@ def build(kind: str, name: str, **kwargs: Any) -> Any:
     """Call the component registered as ``kind``/``name`` with ``kwargs``."""
     factory: Callable[..., Any] = get(kind, name)
     return factory(**kwargs)
-
-
-def name_of(kind: str, obj: Any) -> str | None:
-    """The name ``obj`` is registered under in ``kind``, or ``None``."""
-    return next((key for key, value in _ENTRIES.get(kind, {}).items() if value is obj), None)

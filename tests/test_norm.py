@@ -17,6 +17,7 @@ from snnlab.layers import (
     BatchNormThroughTime1d,
     BatchNormThroughTime2d,
     NeuNorm,
+    ScaledWSConv2d,
     TemporalEffectiveBatchNorm1d,
     TemporalEffectiveBatchNorm2d,
     ThresholdDependentBatchNorm1d,
@@ -443,3 +444,5 @@ def test_fuse_conv_bn_rejects_time_varying_norms():
         fuse_conv_bn(nn.Conv2d(3, C, 3), TemporalEffectiveBatchNorm2d(T, C))
     with pytest.raises(ValueError, match="output channels"):
         fuse_conv_bn(nn.Conv2d(3, C + 1, 3), nn.BatchNorm2d(C))
+    with pytest.raises(TypeError, match="cannot fold into a ScaledWSConv2d"):  # its forward undoes a folded scale
+        fuse_conv_bn(ScaledWSConv2d(3, C, 3), nn.BatchNorm2d(C))

@@ -10,6 +10,7 @@ spikingjelly's ``split_by='number'`` that the PLIF, SEW and TEBN papers use, by 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,15 +32,16 @@ class EventFrames:
             events after ``T`` windows are dropped; a shorter sample is padded with empty frames.
         split_by: ``"time"`` (as above) or ``"number"``: in time order, each frame takes ``N // T`` of the
             sample's ``N`` events and the last frame also the remainder (all of them when ``N < T``).
-        size: output ``(H, W)`` (2-D sensors) or ``(N,)`` channels (1-D sensors); events are mapped to
-            the coarser grid by integer scaling, so counts are preserved. ``None`` keeps the sensor size.
+        size: output ``(H, W)`` (2-D sensors) or ``(N,)`` channels (1-D sensors), or one int for all
+            dimensions; events are mapped to the coarser grid by integer scaling, so counts are preserved.
+            ``None`` keeps the sensor size.
         denoise_filter_time: drop events with no neighbour event within this many µs (tonic's Denoise).
     """
 
     sensor_size: tuple[int, int, int]
     n_time_bins: int
     time_window: float | None = None
-    size: tuple[int, ...] | None = None
+    size: int | Sequence[int] | None = None  # stored as a tuple
     denoise_filter_time: float | None = None
     split_by: str = "time"
 
@@ -52,8 +54,12 @@ class EventFrames:
             raise ValueError(f"n_time_bins must be >= 1, got {self.n_time_bins}")
         if self.time_window is not None and self.time_window <= 0:
             raise ValueError(f"time_window must be > 0 µs, got {self.time_window}")
-        if self.size is not None and len(self.size) != (1 if self.is_1d else 2):
-            raise ValueError(f"size must have {1 if self.is_1d else 2} entries for sensor {self.sensor_size}")
+        dims = 1 if self.is_1d else 2
+        if self.size is not None:
+            size = (self.size,) * dims if isinstance(self.size, int) else tuple(int(s) for s in self.size)
+            object.__setattr__(self, "size", size)
+            if len(size) != dims:
+                raise ValueError(f"size must have {dims} entries for sensor {self.sensor_size}")
 
     @property
     def is_1d(self) -> bool:

@@ -27,20 +27,6 @@ from snnlab.data.temporal_crop import TemporalCrop
 CACHE_VERSION = 1  # bump when EventFrames' output changes for the same parameters
 
 
-def _size(size: int | Sequence[int] | None, dims: int) -> tuple[int, ...] | None:
-    """``48`` → ``(48, 48)`` (or ``(48,)`` for 1-D sensors); sequences (also Hydra lists) → tuples."""
-    if size is None:
-        return None
-    if isinstance(size, int):
-        return (size,) * dims
-    return tuple(int(s) for s in size)
-
-
-def _dims(sensor_size: tuple[int, int, int]) -> int:
-    """1 for a 1-D sensor ``(N, 1, 1)``, else 2."""
-    return 1 if sensor_size[1:] == (1, 1) else 2
-
-
 class EventDataModule(SNNDataModule):
     """Shared logic of the tonic-backed modules: file check, download, frames, cache, splits.
 
@@ -84,11 +70,9 @@ class EventDataModule(SNNDataModule):
         self.download = download
         self.cache = cache
         self.cache_dir = cache_dir or os.path.join(self.data_dir, "cache")
-        sensor = self.reader.sensor_size
-        self.frames = EventFrames(sensor, T, time_window, _size(size, _dims(sensor)), denoise_filter_time, split_by)
+        self.frames = EventFrames(self.reader.sensor_size, T, time_window, size, denoise_filter_time, split_by)
         self.T = T
-        self.T_train = T_train
-        self.temporal_crop = TemporalCrop(T_train, T) if T_train is not None else None
+        self.temporal_crop = TemporalCrop(T_train, T) if T_train is not None and T_train != T else None
         self.input_shape = self.frames.frame_shape
         if augment and self.frames.is_1d:
             raise ValueError(f"augment=True shifts and flips 2-D frames; {type(self).__name__} has 1-D samples")
@@ -97,8 +81,7 @@ class EventDataModule(SNNDataModule):
     @classmethod
     def sample_shape(cls, size: int | Sequence[int] | None = None, **_: Any) -> tuple[int, ...]:
         """The shape of one frame for the data config's ``size`` (other config keys are ignored; no file is read)."""
-        sensor = cls.reader.sensor_size
-        return EventFrames(sensor, 1, size=_size(size, _dims(sensor))).frame_shape
+        return EventFrames(cls.reader.sensor_size, 1, size=size).frame_shape
 
     def how_to_get(self) -> str:
         return "Pass download=true (config: data.download=true), or " + self.manual.format(root=self.data_dir)

@@ -75,10 +75,10 @@ class NormWrapper(StepModule):
         raise NotImplementedError
 
     def checked_steps(self, T: int) -> int:
-        """``T`` as an int; a ``ValueError`` unless it is at least 1."""
-        if int(T) < 1:
-            raise ValueError(f"{type(self).__name__}: T must be >= 1, got {T}")
-        return int(T)
+        """``T``; a ``ValueError`` unless it is an integer of at least 1."""
+        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+            raise ValueError(f"{type(self).__name__}: T must be an integer >= 1, got {T!r}")
+        return T
 
     def check_input(self, x: torch.Tensor, multi_step: bool) -> None:
         """Raise unless ``x`` has a layout this layer accepts in the given step mode."""

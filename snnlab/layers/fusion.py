@@ -9,6 +9,7 @@ from torch import nn
 
 from snnlab.layers.batch_norm import _BatchNormNd
 from snnlab.layers.tdbn import _ThresholdDependentBatchNormNd
+from snnlab.layers.ws_conv import ScaledWSConv2d
 
 _ConvNd = nn.modules.conv._ConvNd
 
@@ -34,6 +35,11 @@ def fuse_conv_bn(conv: _ConvNd, bn: nn.Module) -> _ConvNd:
     """
     if not isinstance(conv, _ConvNd) or conv.transposed:
         raise TypeError(f"fuse_conv_bn expects a (non-transposed) convolution, got {type(conv).__name__}")
+    if isinstance(conv, ScaledWSConv2d):
+        raise TypeError(
+            "fuse_conv_bn cannot fold into a ScaledWSConv2d: it standardises its weight in every forward, "
+            "which would undo the folded BN scale"
+        )
     factor = _factor(bn)  # the wrappers expose their inner BN's attributes
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("fuse_conv_bn needs running statistics; the BN was built with track_running_stats=False")

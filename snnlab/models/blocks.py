@@ -78,14 +78,6 @@ def pool2(hw: tuple[int, int], kind: str = "max", ceil_mode: bool = True) -> tup
     return POOLS[kind](2, ceil_mode=ceil_mode, step_mode="m"), ((hw[0] + rnd) // 2, (hw[1] + rnd) // 2)
 
 
-def linear(dropout: DropoutFactory, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
-    """A hidden fully connected layer from the dropout factory (DropConnect replaces it), without bias if asked."""
-    fc = dropout.linear(in_features, out_features)
-    if not bias:
-        fc.bias = None
-    return fc
-
-
 def hidden_fc(
     in_features: int,
     out_features: int,
@@ -95,16 +87,16 @@ def hidden_fc(
     bias: bool = True,
     fc_norm: bool = True,
 ) -> list[nn.Module]:
-    """A hidden fully connected spiking layer: ``linear → norm → neuron → post-neuron norm → dropout``.
+    """A hidden fully connected spiking layer: ``linear → norm → neuron → post-neuron norm``; the linear layer comes
+    from the dropout factory (DropConnect replaces it), the dropout itself is placed by the caller.
 
     ``fc_norm=False`` leaves out both norms (the papers that normalise conv layers only).
     """
     return [
-        linear(dropout, in_features, out_features, bias),
+        dropout.linear(in_features, out_features, bias),
         norm.pre(out_features, dims=1) if fc_norm else layers.Identity(step_mode="m"),
         make_neuron(),
         norm.post(out_features) if fc_norm else layers.Identity(step_mode="m"),
-        dropout(),
     ]
 
 
@@ -124,6 +116,14 @@ def _kaiming_fan_out(m: nn.Module) -> None:
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
+def _vgg(m: nn.Module) -> None:
+    _kaiming_fan_out(m)
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(m.weight, 0.0, 0.01)
+    if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
+        nn.init.zeros_(m.bias)
+
+
 def _xavier_gain2(m: nn.Module) -> None:
     if isinstance(m, (nn.Conv2d, nn.Linear)):
         nn.init.xavier_uniform_(m.weight, gain=2.0)
@@ -132,6 +132,7 @@ def _xavier_gain2(m: nn.Module) -> None:
 INITS: dict[str, Callable[[nn.Module], None]] = {
     "default": lambda m: None,  # torch's own initialisation
     "kaiming_fan_out": _kaiming_fan_out,  # convs: Kaiming normal, fan_out, ReLU gain (torchvision ResNet, SEW, TET)
+    "vgg": _vgg,  # convs as kaiming_fan_out, linears N(0, 0.01), biases zero (torchvision VGG, OTTT)
     "xavier_gain2": _xavier_gain2,  # convs and linears: Xavier uniform, gain 2 (BNTT)
 }
 

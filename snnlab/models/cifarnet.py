@@ -19,9 +19,9 @@ from snnlab.models.blocks import (
     conv_block,
     default_neuron,
     head,
+    hidden_fc,
     image_input,
     init_weights,
-    linear,
     pool2,
     require_size,
     width,
@@ -73,13 +73,7 @@ def cifarnet(
     body.append(layers.Flatten(step_mode="m"))
     features = in_ch * hw[0] * hw[1]
     for units in (width(u, width_mult) for u in HIDDEN):
-        body += [
-            dropout(),
-            linear(dropout, features, units, fc_bias),
-            norm.pre(units, dims=1) if fc_norm else layers.Identity(step_mode="m"),
-            make_neuron(),
-            norm.post(units) if fc_norm else layers.Identity(step_mode="m"),
-        ]
+        body += [dropout(), *hidden_fc(features, units, make_neuron, norm, dropout, fc_bias, fc_norm)]
         features = units
     body.append(head(features, num_classes, make_neuron, spiking_head, fc_bias))
     return init_weights(nn.Sequential(*body), init)

@@ -39,5 +39,6 @@ def cnn(
         *stages,
         layers.Flatten(step_mode="m"),
         *hidden_fc(in_ch * hw[0] * hw[1], hidden, make_neuron, norm, dropout),
+        dropout(),
         head(hidden, num_classes, make_neuron, spiking_head),
     )

@@ -22,9 +22,9 @@ class DropoutFactory:
         """What follows a hidden neuron."""
         return layers.Identity(step_mode="m")
 
-    def linear(self, in_features: int, out_features: int) -> nn.Module:
+    def linear(self, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
         """A hidden fully connected layer."""
-        return layers.Linear(in_features, out_features, step_mode="m")
+        return layers.Linear(in_features, out_features, bias=bias, step_mode="m")
 
 
 @registry.register("dropout", "dropout")
@@ -47,10 +47,11 @@ class DropConnect(DropoutFactory):
     samples_num: int = 1024
     invariant: bool = False
 
-    def linear(self, in_features: int, out_features: int) -> nn.Module:
+    def linear(self, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
         return layers.DropConnectLinear(
             in_features,
             out_features,
+            bias,
             p=self.p,
             samples_num=self.samples_num,
             invariant=self.invariant,

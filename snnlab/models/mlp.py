@@ -28,6 +28,6 @@ def mlp(
     body: list[nn.Module] = [layers.Flatten(step_mode="m")]
     features = math.prod(input_shape)
     for width in hidden:
-        body += hidden_fc(features, width, make_neuron, norm, dropout)
+        body += [*hidden_fc(features, width, make_neuron, norm, dropout), dropout()]
         features = width
     return nn.Sequential(*body, head(features, num_classes, make_neuron, spiking_head))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from snnlab import layers, registry
-from snnlab.models.blocks import NeuronFactory, default_neuron, head, image_input, width
+from snnlab.models.blocks import NeuronFactory, default_neuron, head, image_input, init_weights, pool2, width
 from snnlab.models.dropouts import DropoutFactory
 from snnlab.models.norms import NormFactory
 
@@ -47,8 +47,8 @@ def ottt_vgg(
     body: list[nn.Module] = []
     for v in channels:
         if v == "A":
-            body.append(layers.AvgPool2d(2, 2, ceil_mode=True, step_mode="m"))
-            h, w = (h + 1) // 2, (w + 1) // 2
+            pool, (h, w) = pool2((h, w), "avg")
+            body.append(pool)
             continue
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"ottt_vgg: channels entries are positive widths or 'A' (average pool), got {v!r}")
@@ -66,11 +66,4 @@ def ottt_vgg(
         layers.Flatten(step_mode="m"),
         head(in_ch, num_classes, make_neuron, spiking_head),
     )
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, 0.01)
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
-            nn.init.zeros_(m.bias)
-    return net
+    return init_weights(net, "vgg")

@@ -27,9 +27,9 @@ from snnlab.models.blocks import (
     conv_block,
     default_neuron,
     head,
+    hidden_fc,
     image_input,
     init_weights,
-    linear,
     pool2,
     require_size,
     width,
@@ -82,10 +82,7 @@ def plif_net(
     body += [
         layers.Flatten(step_mode="m"),
         dropout() if 0 in fc_dropout else layers.Identity(step_mode="m"),
-        linear(dropout, features, units, bias=False),
-        norm.pre(units, dims=1) if fc_norm else layers.Identity(step_mode="m"),
-        make_neuron(),
-        norm.post(units) if fc_norm else layers.Identity(step_mode="m"),
+        *hidden_fc(features, units, make_neuron, norm, dropout, bias=False, fc_norm=fc_norm),
         dropout() if 1 in fc_dropout else layers.Identity(step_mode="m"),
         head(units, num_classes, make_neuron, spiking_head, bias=False),
     ]

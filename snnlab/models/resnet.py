@@ -92,6 +92,7 @@ def resnet19(
         layers.AdaptiveAvgPool2d(1, step_mode="m"),
         layers.Flatten(step_mode="m"),
         *hidden_fc(in_ch, hidden, make_neuron, norm, dropout, fc_norm=fc_norm),
+        dropout(),
         head(hidden, num_classes, make_neuron, spiking_head),
     )
     return init_weights(net, init)

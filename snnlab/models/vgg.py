@@ -86,7 +86,10 @@ def vgg_net(
     body.append(layers.Flatten(step_mode="m"))
     features = in_ch * hw[0] * hw[1]
     for units in hidden:
-        body += hidden_fc(features, width(units, width_mult), make_neuron, norm, dropout, fc_bias, fc_norm)
+        body += [
+            *hidden_fc(features, width(units, width_mult), make_neuron, norm, dropout, fc_bias, fc_norm),
+            dropout(),
+        ]
         features = width(units, width_mult)
     body.append(head(features, num_classes, make_neuron, spiking_head, fc_bias))
     return init_weights(nn.Sequential(*body), init)

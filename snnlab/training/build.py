@@ -93,12 +93,12 @@ def check_expected_data(cfg: DictConfig, input_shape: tuple[int, ...], num_class
 
 def check_train_steps(net: nn.Module, datamodule: SNNDataModule) -> None:
     """Refuse a temporal crop (``data.T_train``) for a network with per-step parameters, built for exactly ``T``."""
-    frames = getattr(datamodule, "T_train", None)
+    crop = getattr(datamodule, "temporal_crop", None)
     bound = [f"{name} ({type(m).__name__})" for name, m in net.named_modules() if getattr(m, "T", None) is not None]
-    if frames is not None and frames != datamodule.T and bound:
+    if crop is not None and bound:
         raise ConfigError(
-            f"data.T_train={frames}: these layers hold per-step parameters for T={datamodule.T} steps and cannot "
-            f"train on {frames} of them: {', '.join(bound[:3])}{' ...' if len(bound) > 3 else ''}; use a norm "
+            f"data.T_train={crop.frames}: these layers hold per-step parameters for T={crop.T} steps and cannot "
+            f"train on {crop.frames} of them: {', '.join(bound[:3])}{' ...' if len(bound) > 3 else ''}; use a norm "
             "without per-step parameters (norm=bn, tdbn) or data.T_train=null"
         )
 
