@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -32,7 +31,7 @@ from snnlab.base import MemoryModule
 from snnlab.functional import reset_net
 from snnlab.layers import Dropout, NormWrapper, OTTTSequential
 from snnlab.neurons.base import BaseNode
-from snnlab.training.losses import with_mse
+from snnlab.training.losses import mse_to_one_hot
 
 if TYPE_CHECKING:
     from snnlab.training.module import Batch, SNNClassifier
@@ -160,13 +159,15 @@ class OTTT(LearningMode):
         reset_net(module.net)
         x_seq = module.encoder(x) if module.encoder is not None else x
         steps = len(x_seq)
-        loss_fn = with_mse(partial(step_loss, module), self.mse_weight)
         losses, outputs = [], []
         for t, out in enumerate(stepwise_outputs(module.net, x_seq)):
             last = t == steps - 1
             if self.online_update or t == 0:
                 optimizer.zero_grad()
-            loss = loss_fn(module.readout_fn(out[None], module.num_classes), y) / steps
+            loss, scores = module.loss(out[None], y)
+            if self.mse_weight:
+                loss = (1.0 - self.mse_weight) * loss + self.mse_weight * mse_to_one_hot(scores, y)
+            loss = loss / steps
             with nullcontext() if self.online_update or last else no_backward_sync(module):
                 module.manual_backward(loss)
             if self.online_update or last:
@@ -201,13 +202,6 @@ class OTTT(LearningMode):
                         )
                     continue
             module.lr_scheduler_step(config.scheduler, metric)
-
-
-def step_loss(module: SNNClassifier, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``classifier.loss`` of one step's scores ``[B, K]`` (a per-step loss such as TET gets a one-step sequence)."""
-    if getattr(module.loss_fn, "per_step", False):
-        return module.loss_fn(scores[None], targets, **module.loss_kwargs)
-    return module.loss_fn(scores, targets, **module.loss_kwargs)
 
 
 def stepwise_outputs(net: nn.Module, x_seq: torch.Tensor) -> Iterator[torch.Tensor]:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 
 from snnlab import registry
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @registry.register("loss", "ce")
@@ -22,14 +18,6 @@ def cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def mse_to_one_hot(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean squared error between the scores (as firing rates) and one-hot targets."""
     return F.mse_loss(scores, F.one_hot(targets, scores.shape[-1]).to(scores.dtype))
-
-
-def with_mse(loss_fn: Loss, mse_weight: float) -> Loss:
-    """``(1 - λ)·loss_fn + λ·MSE(scores, one-hot)`` with ``λ = mse_weight`` in ``[0, 1]`` (OTTT's loss with ``ce``)."""
-    if mse_weight == 0.0:
-        return loss_fn
-    weight = float(mse_weight)
-    return lambda scores, targets: (1.0 - weight) * loss_fn(scores, targets) + weight * mse_to_one_hot(scores, targets)
 
 
 @registry.register("loss", "tet")

@@ -68,7 +68,6 @@ class SNNClassifier(LightningModule):
         self.config = config
         self.acc = nn.ModuleDict({f"{s}_acc": MulticlassAccuracy(num_classes, average="micro") for s in STAGES[:3]})
         self.monitor: SpikeMonitor | None = None
-        self.firing_rates: dict[str, dict[str, float]] = {}
 
     def outputs(self, x: torch.Tensor) -> torch.Tensor:
         """The output sequence ``[T, B, K]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
@@ -80,17 +79,17 @@ class SNNClassifier(LightningModule):
         return self.readout_fn(self.outputs(x), self.num_classes)
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reset every stateful layer, then ``(loss, scores)`` of ``batch``.
-
-        A loss marked ``per_step`` (TET) gets the scores of each step alone, ``[T, B, num_classes]``.
-        """
+        """Reset every stateful layer, then ``(loss, scores)`` of ``batch``."""
         reset_net(self.net)
         x, y = batch
-        out_seq = self.outputs(x)
+        return self.loss(self.outputs(x), y)
+
+    def loss(self, out_seq: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, scores)`` of the output sequence ``out_seq`` ``[T, B, K]``.  A loss marked ``per_step`` (TET) gets
+        the scores of each step alone, ``[T, B, num_classes]`` (the readout reduces a leading axis of size 1)."""
         scores = self.readout_fn(out_seq, self.num_classes)
         if getattr(self.loss_fn, "per_step", False):
-            step_scores = torch.stack([self.readout_fn(o[None], self.num_classes) for o in out_seq])
-            return self.loss_fn(step_scores, y, **self.loss_kwargs), scores
+            return self.loss_fn(self.readout_fn(out_seq[None], self.num_classes), y, **self.loss_kwargs), scores
         return self.loss_fn(scores, y, **self.loss_kwargs), scores
 
     def _step(self, batch: Batch, stage: str, batch_idx: int = 0) -> torch.Tensor:
@@ -138,7 +137,6 @@ class SNNClassifier(LightningModule):
         rates = self.monitor.firing_rates()
         self.monitor.remove()
         self.monitor = None
-        self.firing_rates[stage] = rates
         for name, rate in rates.items():
             self.log(f"{stage}/rate/{name}", rate, on_epoch=True, sync_dist=True)
 
