@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from snnlab.neurons.base import BaseNode
+from snnlab.monitor import SpikeMonitor
 
 CONNECTIONS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -30,19 +30,21 @@ def footprint_bytes(net: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*net.parameters(), *net.buffers()))
 
 
-def _connections(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> float:
-    """Input–weight pairs that meet in ``layer`` for indicator input ``x`` and indicator weight ``w`` (fp32 counts)."""
+def _connections(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Input–weight pairs that meet in ``layer`` for indicator input ``x`` and indicator weight ``w`` (a 0-dim fp64
+    tensor on ``x``'s device: no host sync)."""
     with torch.autocast(x.device.type, enabled=False):
         if isinstance(layer, nn.Linear):
             fan_out = w.sum(0, dtype=torch.float64)
-            return float(x.reshape(-1, layer.in_features).sum(0, dtype=torch.float64) @ fan_out)
+            return x.reshape(-1, layer.in_features).sum(0, dtype=torch.float64) @ fan_out
         x = x.reshape(-1, *x.shape[-(w.dim() - 1) :])
         per_group = w.unflatten(0, (layer.groups, -1)).sum(1)  # summing over output channels first is exact
-        return float(layer._conv_forward(x, per_group, None).sum(dtype=torch.float64))
+        return layer._conv_forward(x, per_group, None).sum(dtype=torch.float64)
 
 
 class EnergyMeter:
-    """Counts synaptic operations and spikes through forward hooks; :meth:`report` gives per-sample numbers.
+    """Counts synaptic operations (forward pre-hooks) and spikes (a :class:`~snnlab.monitor.SpikeMonitor`);
+    :meth:`report` gives per-sample numbers.  Counts stay on the device until :meth:`report`.
 
     Call :meth:`add_samples` with each batch size (the meter cannot tell samples from time steps).  Use as a
     context manager, or call :meth:`remove` when done.
@@ -51,20 +53,20 @@ class EnergyMeter:
     def __init__(self, net: nn.Module) -> None:
         self.footprint = footprint_bytes(net)
         self.layers = {name: m for name, m in net.named_modules() if isinstance(m, CONNECTIONS)}
-        self.neurons = {name: m for name, m in net.named_modules() if isinstance(m, BaseNode)}
+        self.spikes = SpikeMonitor(net)  # neurons emit 0/1: the share of zeros is 1 - the firing rate
         self._dense_per_sample: dict[tuple[str, tuple[int, ...]], float] = {}
         self.clear()
         self._handles: list[RemovableHandle] = [
-            *(m.register_forward_pre_hook(self._count_ops(name)) for name, m in self.layers.items()),
-            *(m.register_forward_hook(self._count_spikes(name)) for name, m in self.neurons.items()),
+            m.register_forward_pre_hook(self._count_ops(name)) for name, m in self.layers.items()
         ]
 
     def clear(self) -> None:
         """Zero every count."""
         self.samples = 0
-        self.ops = {name: {"effective_acs": 0.0, "effective_macs": 0.0, "dense": 0.0} for name in self.layers}
-        self.nonzero = dict.fromkeys(self.neurons, 0)
-        self.elements = dict.fromkeys(self.neurons, 0)
+        self.ops: dict[str, dict[str, torch.Tensor | float]] = {
+            name: {"effective_acs": 0.0, "effective_macs": 0.0, "dense": 0.0} for name in self.layers
+        }
+        self.spikes.clear()
 
     def add_samples(self, n: int) -> None:
         """Record that the forward passes since the last call processed ``n`` more samples."""
@@ -74,8 +76,8 @@ class EnergyMeter:
         sample = tuple(x.shape[-(1 if isinstance(layer, nn.Linear) else layer.weight.dim() - 1) :])
         if (name, sample) not in self._dense_per_sample:
             ones = torch.ones((1, *sample), device=x.device)
-            self._dense_per_sample[name, sample] = _connections(
-                layer, ones, torch.ones_like(layer.weight, dtype=ones.dtype)
+            self._dense_per_sample[name, sample] = float(
+                _connections(layer, ones, torch.ones_like(layer.weight, dtype=ones.dtype))
             )
         return self._dense_per_sample[name, sample] * (x.numel() // math.prod(sample))
 
@@ -83,19 +85,12 @@ class EnergyMeter:
         def hook(layer: nn.Module, inputs: tuple[Any, ...]) -> None:
             x = inputs[0].detach()
             with torch.no_grad():
-                spiking = bool(((x == 0) | (x == 1) | (x == -1)).all())
+                spiking = ((x == 0) | (x == 1) | (x == -1)).all()
                 ops = _connections(layer, (x != 0).float(), (layer.weight != 0).float())
                 counts = self.ops[name]
-                counts["effective_acs" if spiking else "effective_macs"] += ops
+                counts["effective_acs"] = counts["effective_acs"] + ops * spiking
+                counts["effective_macs"] = counts["effective_macs"] + ops * ~spiking
                 counts["dense"] += self._dense(name, layer, x)
-
-        return hook
-
-    def _count_spikes(self, name: str) -> Any:
-        def hook(module: nn.Module, inputs: Any, output: Any) -> None:
-            spikes = output[0] if isinstance(output, (list, tuple)) else output  # OTTT neurons: [spike, trace]
-            self.nonzero[name] += int(torch.count_nonzero(spikes))
-            self.elements[name] += spikes.numel()
 
         return hook
 
@@ -103,19 +98,15 @@ class EnergyMeter:
         """Per-sample synaptic operations (total and by layer), activation sparsity, footprint in bytes."""
         if self.samples <= 0:
             raise RuntimeError("EnergyMeter.report: no samples recorded; call add_samples(batch_size) per batch")
-        by_layer = {name: {k: v / self.samples for k, v in ops.items()} for name, ops in self.ops.items()}
+        by_layer = {name: {k: float(v) / self.samples for k, v in ops.items()} for name, ops in self.ops.items()}
         synops = {k: sum(ops[k] for ops in by_layer.values()) for k in ("effective_acs", "effective_macs", "dense")}
         synops["effective"] = synops["effective_acs"] + synops["effective_macs"]
-        elements = sum(self.elements.values())
         return {
             "samples": self.samples,
             "synops": synops,
             "synops_by_layer": by_layer,
-            "activation_sparsity": 1 - sum(self.nonzero.values()) / elements if elements else float("nan"),
-            "activation_sparsity_by_layer": {
-                name: 1 - self.nonzero[name] / n if (n := self.elements[name]) else float("nan")
-                for name in self.neurons
-            },
+            "activation_sparsity": 1 - self.spikes.mean_firing_rate(),
+            "activation_sparsity_by_layer": {name: 1 - rate for name, rate in self.spikes.firing_rates().items()},
             "footprint_bytes": self.footprint,
         }
 
@@ -124,6 +115,7 @@ class EnergyMeter:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self.spikes.remove()
 
     def __enter__(self) -> EnergyMeter:
         return self
