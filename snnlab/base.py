@@ -15,12 +15,14 @@ from torch import nn
 STEP_MODES = ("s", "m")
 
 
-def check_step_mode(owner: str, mode: str, supported: tuple[str, ...] = STEP_MODES) -> None:
-    """Raise a clear error when ``owner`` cannot run in ``mode``."""
+def check_step_mode(owner: str, mode: str, supported: tuple[str, ...] = STEP_MODES, hint: str = "") -> None:
+    """Raise a clear error when ``owner`` cannot run in ``mode`` (``hint`` says why, or what to do instead)."""
     if mode not in STEP_MODES:
         raise ValueError(f"{owner}: unknown step_mode {mode!r}; valid: {STEP_MODES}")
     if mode not in supported:
-        raise ValueError(f"{owner} cannot run in step mode {mode!r}; supported: {supported}")
+        raise ValueError(
+            f"{owner} cannot run in step mode {mode!r}; supported: {supported}" + (f": {hint}" if hint else "")
+        )
 
 
 def check_rank(owner: str, x: torch.Tensor, rank: int, layout: str) -> None:
@@ -39,6 +41,7 @@ class StepModule(nn.Module):
     """
 
     step_modes: ClassVar[tuple[str, ...]] = STEP_MODES
+    step_mode_hint: ClassVar[str] = ""  # appended to the error for a step mode outside ``step_modes``
     wraps_torch_layers: ClassVar[bool] = False
 
     @property
@@ -47,7 +50,7 @@ class StepModule(nn.Module):
 
     @step_mode.setter
     def step_mode(self, mode: str) -> None:
-        check_step_mode(type(self).__name__, mode, self.step_modes)
+        check_step_mode(type(self).__name__, mode, self.step_modes, self.step_mode_hint)
         self._step_mode = mode
 
     def forward(self, x: Any) -> Any:

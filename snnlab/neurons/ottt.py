@@ -26,17 +26,15 @@ class OTTTLIF(LIF):
     """
 
     step_modes: ClassVar[tuple[str, ...]] = ("s",)
+    step_mode_hint: ClassVar[str] = (
+        "it is the online (OTTT) neuron and runs one time step at a time; train it with learning=ottt"
+    )
     online: ClassVar[bool] = True
     """Marks a neuron that runs under online learning (no graph across steps, ``[spike, trace]`` in training)."""
 
     def __init__(self, tau: float = 2.0, decay_input: bool = False, detach_reset: bool = True, **kwargs: Any) -> None:
         if kwargs.pop("v_reset", None) is not None:
             raise ValueError("OTTTLIF uses soft reset; v_reset must be None")
-        if kwargs.get("step_mode", "s") != "s":
-            raise ValueError(
-                f"OTTTLIF cannot run in step mode {kwargs['step_mode']!r}: it is the online (OTTT) neuron and runs "
-                "one time step at a time; train it with learning=ottt"
-            )
         super().__init__(tau=tau, decay_input=decay_input, v_reset=None, detach_reset=detach_reset, **kwargs)
         self.register_memory("trace", 0.0)
 
