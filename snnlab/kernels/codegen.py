@@ -32,12 +32,17 @@ IO_TYPES: dict[torch.dtype, tuple[str, str]] = {
 """Supported I/O dtypes: their CUDA type and the suffix of their kernel names."""
 
 
-def literal(value: float) -> str:
-    """A C ``float`` literal holding exactly ``float32(value)`` (the value torch uses for a scalar operand)."""
+def float32_text(value: float) -> str:
+    """The shortest decimal text of ``float32(value)`` (the value torch uses for a scalar operand)."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"cannot render the non-finite constant {value} into kernel source")
-    text = str(np.float32(value))
+    return str(np.float32(value))
+
+
+def literal(value: float) -> str:
+    """A C ``float`` literal holding exactly ``float32(value)``."""
+    text = float32_text(value)
     if not any(c in text for c in ".e"):
         text += ".0"
     return f"({text}f)" if text.startswith("-") else f"{text}f"

@@ -218,9 +218,7 @@ def multi_step(
         v = torch.full((x.shape[1],), float(v), dtype=torch.float32)
     theta_t = theta.float() if isinstance(theta, torch.Tensor) else None
     theta_val = 0.0 if theta is None or theta_t is not None else float(theta)
-    needs_grad = torch.is_grad_enabled() and any(
-        isinstance(t, torch.Tensor) and t.requires_grad for t in (x, v, theta_t)
-    )
+    needs_grad = torch_backend.needs_grad(x, v, theta_t)
     s_seq, v_last, v_seq = MultiStep.apply(x, v, theta_t, theta_val, dyn, store_v_seq, needs_grad)
     v_seq = None if v_seq is None else v_seq.to(dtype).view(shape)
     return s_seq.to(dtype).view(shape), v_last.to(dtype).view(shape[1:]), v_seq

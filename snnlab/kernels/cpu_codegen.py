@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import math
 from dataclasses import dataclass, replace
 from functools import cache
 
-import numpy as np
-
-from snnlab.kernels.codegen import Expr
+from snnlab.kernels.codegen import Expr, float32_text
 from snnlab.kernels.multistep_cpu import BACKWARD, FORWARD
 from snnlab.math.dynamics import NeuronDynamics
 from snnlab.math.surrogate import Sigmoid
@@ -43,10 +40,7 @@ class PyExpr(Expr):
     @staticmethod
     def constant(value: float) -> str:
         """``f32(...)`` holding exactly ``float32(value)`` (the value torch uses for a scalar operand)."""
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"cannot render the non-finite constant {value} into kernel source")
-        return f"f32({np.float32(value)!s})"
+        return f"f32({float32_text(value)})"
 
 
 class NumbaOps:
@@ -136,13 +130,11 @@ class KernelModule:
     source: str
 
 
-@cache
 def forward_module(dyn: NeuronDynamics) -> KernelModule:
     """The module with the ``forward`` kernel of ``dyn``'s family (any surrogate and ``detach_reset``)."""
     return _forward_module(replace(family(dyn), surrogate=Sigmoid()))
 
 
-@cache
 def backward_module(dyn: NeuronDynamics) -> KernelModule:
     """The module with the ``backward`` kernel of ``dyn``'s family."""
     return _backward_module(family(dyn))

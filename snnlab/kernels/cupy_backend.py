@@ -68,10 +68,10 @@ class MultiStep(torch.autograd.Function):
         theta_val: float,
         dyn: NeuronDynamics,
         store_v_seq: bool,
+        needs_grad: bool,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         fwd, bwd, bwd_theta = compiled(dyn, x_seq.dtype, x_seq.device.index)
         T, N = x_seq.shape
-        needs_grad = any(ctx.needs_input_grad[:3])
         s_seq = torch.empty_like(x_seq)
         v_last = torch.empty_like(v)
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
@@ -106,7 +106,7 @@ class MultiStep(torch.autograd.Function):
             _ptr(x_seq), _ptr(v), _ptr(theta), np.float32(ctx.theta_val), _ptr(grad_x), _ptr(grad_v),
             _ptr(grad_theta), np.int64(T), np.int64(N),
         )  # fmt: skip
-        return grad_x, grad_v, grad_theta, None, None, None
+        return grad_x, grad_v, grad_theta, None, None, None, None
 
 
 def multi_step(
@@ -131,5 +131,6 @@ def multi_step(
         v = torch.full((x.shape[1],), float(v), dtype=x.dtype, device=x.device)
     theta_t = theta.to(x.device, torch.float32).reshape(1) if isinstance(theta, torch.Tensor) else None
     theta_val = 0.0 if theta is None or theta_t is not None else float(theta)
-    s_seq, v_last, v_seq = MultiStep.apply(x, v, theta_t, theta_val, dyn, store_v_seq)
+    needs_grad = torch_backend.needs_grad(x, v, theta_t)
+    s_seq, v_last, v_seq = MultiStep.apply(x, v, theta_t, theta_val, dyn, store_v_seq, needs_grad)
     return s_seq.view(shape), v_last.view(shape[1:]), None if v_seq is None else v_seq.view(shape)

@@ -22,3 +22,11 @@ def multi_step(
         if store_v_seq:
             vs.append(v)
     return torch.stack(spikes), v, torch.stack(vs) if store_v_seq else None
+
+
+def needs_grad(*tensors: object) -> bool:
+    """Whether autograd wants gradients of any of ``tensors``: grad mode is on and one of them requires grad.
+
+    (Inside an ``autograd.Function``, ``ctx.needs_input_grad`` is true under ``torch.no_grad()`` too.)
+    """
+    return torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
