@@ -19,12 +19,14 @@ from fake_datasets import (
     write_shd,
 )
 from hydra import compose, initialize_config_dir
+from training_helpers import compose_run
 
 from snnlab.conf import CONFIG_DIR
 from snnlab.training import train
+from snnlab.training.run import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "data.num_workers=0", "data.batch_size=8", "T=2"]
+ONE_EPOCH = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "data.num_workers=0", "data.batch_size=8", "T=2"]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +65,7 @@ def test_train_one_epoch(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
     forbid_network(monkeypatch)
     skip_cifar_md5(monkeypatch)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", [*overrides, *FAST, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}"])
+        cfg = compose("train", [*overrides, *ONE_EPOCH, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}"])
     train(cfg)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["test_acc"] is not None and summary["epochs"] == 1
@@ -71,7 +73,14 @@ def test_train_one_epoch(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_train_py_command_line(data_dir: Path, tmp_path: Path) -> None:
     """The command a user types, in a fresh process (no patches: N-MNIST needs none)."""
-    cmd = [sys.executable, "train.py", "data=nmnist", *FAST, f"paths.data_dir={data_dir}", f"hydra.run.dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "data=nmnist",
+        *ONE_EPOCH,
+        f"paths.data_dir={data_dir}",
+        f"hydra.run.dir={tmp_path}",
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "summary.json").read_text())["test_acc"] is not None
@@ -98,9 +107,6 @@ def test_mnist5k_resize_and_channels() -> None:
 
 def test_paper_protocol_trains_on_all_and_reports_the_best_test_epoch(tmp_path: Path) -> None:
     """``protocol=paper``: no validation split, the test set is scored every epoch and test_acc is the best epoch's."""
-    from training_helpers import compose_run
-
-    from snnlab.training.run import prepare
 
     cfg = compose_run(tmp_path, ["protocol=paper", "trainer.max_epochs=2", "callbacks.energy=null"])
     run = prepare(cfg)

@@ -13,13 +13,12 @@ import lightning
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from training_helpers import compose_run
 
 from snnlab import layers, registry
-from snnlab.conf import CONFIG_DIR
 from snnlab.encoders import DirectEncoder
 from snnlab.functional import set_step_mode
 from snnlab.neurons import LIF, OTTTLIF
@@ -27,15 +26,6 @@ from snnlab.training import SNNClassifier, build, train
 from snnlab.training.learning import BPTT, OTTT
 
 N_IN, HIDDEN, K = 6, 5, 3
-BASE = [
-    "data=digits",
-    "data.batch_size=32",
-    "callbacks.progress=null",
-    "callbacks.model_summary=null",
-    "+trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
-    "trainer.accelerator=cpu",
-]
 # the same network for both modes: OTTT's VGG, tiny; BPTT gets a LIF with OTTT's dynamics
 TINY_VGG = ["model=ottt_vgg", "model.channels=[4,A,6]", "norm=none", "optim=sgd", "data.normalize=standard"]
 LIF_AS_OTTT = [
@@ -48,8 +38,8 @@ LIF_AS_OTTT = [
 
 
 def compose_cfg(tmp_path: Path, overrides: Sequence[str]) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("train", overrides=[*BASE, f"paths.output_dir={tmp_path}", *overrides])
+    """The shared tiny run config (training_helpers) with batches of 32."""
+    return compose_run(tmp_path, ["data.batch_size=32", *overrides])
 
 
 class TimeFirst(nn.Module):
