@@ -1,6 +1,6 @@
 """Test a finished run: ``python eval.py outputs/train/runs/<run> [--ckpt best|last|PATH]``."""
 
-from snnlab.cli import evaluate
+from snnlab.cli import eval_command
 
 if __name__ == "__main__":
-    evaluate()
+    eval_command()

@@ -67,7 +67,7 @@ def measure_point(mode: str, T: int, width: float, batch_size: int, device: str,
     from snnlab.conf import CONFIG_DIR
     from snnlab.encoders import DirectEncoder
     from snnlab.training import SNNClassifier
-    from snnlab.training.build import build_learning, build_model
+    from snnlab.training.run.build import build_learning, build_model
 
     overrides = [f"T={T}", "model=ottt_vgg", f"model.width_mult={width}", "norm=none", f"backend={backend}"]
     overrides += OTTT_NEURON if mode == "ottt" else [*BPTT_NEURON, "step_mode=m"]

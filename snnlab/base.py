@@ -69,7 +69,7 @@ class StepModule(nn.Module):
         return f"{base}, step_mode={self._step_mode}" if base else f"step_mode={self._step_mode}"
 
 
-class FoldTime(StepModule):
+class StatelessModule(StepModule):
     """Base of stateless layers: mode ``m`` folds ``[T, B, ...]`` into ``[T·B, ...]``, runs one step, unfolds."""
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:

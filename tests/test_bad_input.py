@@ -16,7 +16,7 @@ from fake_datasets import forbid_network, write_mnist, write_shd
 from training_helpers import compose_run
 
 from snnlab.cli import check_root
-from snnlab.training.run import prepare
+from snnlab.training.run.lifecycle import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2"]

@@ -22,8 +22,8 @@ from hydra import compose, initialize_config_dir
 from training_helpers import compose_run
 
 from snnlab.conf import CONFIG_DIR
-from snnlab.training import train
-from snnlab.training.run import prepare
+from snnlab.training import run_training
+from snnlab.training.run.lifecycle import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "data.num_workers=0", "data.batch_size=8", "T=2"]
@@ -66,7 +66,7 @@ def test_train_one_epoch(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
     skip_cifar_md5(monkeypatch)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", [*overrides, *ONE_EPOCH, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}"])
-    train(cfg)
+    run_training(cfg)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["test_acc"] is not None and summary["epochs"] == 1
 
@@ -111,7 +111,7 @@ def test_paper_protocol_trains_on_all_and_reports_the_best_test_epoch(tmp_path: 
     cfg = compose_run(tmp_path, ["protocol=paper", "trainer.max_epochs=2", "callbacks.energy=null"])
     run = prepare(cfg)
     assert len(run.datamodule.train_set) == 1797 - 360 and run.datamodule.val_dataloader().dataset is not None
-    train(cfg)
+    run_training(cfg)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["protocol"] == "paper" and summary["epochs"] == 2
     assert summary["test_acc"] == pytest.approx(summary["best_val_acc"])

@@ -18,7 +18,7 @@ from snnlab.conf import CONFIG_DIR
 from snnlab.data.augment import Cutout, RandomErase
 from snnlab.data.vision import CIFAR10DataModule, CIFAR100DataModule, FashionMNISTDataModule, MNISTDataModule
 from snnlab.instantiate import instantiate
-from snnlab.training.build import build_encoder
+from snnlab.training.run.build import build_encoder
 
 CONF = CONFIG_DIR / "data"
 

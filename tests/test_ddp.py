@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from training_helpers import FAST, compose_run
 
-from snnlab.training.preflight import sync_batchnorm
+from snnlab.training.run.preflight import sync_batchnorm
 
 ROOT = Path(__file__).resolve().parents[1]
 # An MLP without norm layers (per-process batch statistics would differ from one process's) that learns a bit.

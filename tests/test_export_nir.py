@@ -18,8 +18,8 @@ from snnlab.export.nir import NIRExportError, to_nir
 from snnlab.functional import reset_net
 from snnlab.models import TdBN, create_model
 from snnlab.neurons import IF, LIF, PLIF, RIF
-from snnlab.training.build import build
-from snnlab.training.export import export_run
+from snnlab.training.run.build import build
+from snnlab.training.tools.export import export_run
 
 nir = pytest.importorskip("nir", reason="NIR export needs the export extra: pip install -e '.[export]'")
 

@@ -22,8 +22,8 @@ from snnlab import layers, registry
 from snnlab.encoders import DirectEncoder
 from snnlab.functional import set_step_mode
 from snnlab.neurons import LIF, OTTTLIF
-from snnlab.training import SNNClassifier, build, train
-from snnlab.training.learning import BPTT, OTTT
+from snnlab.training import SNNClassifier, build, run_training
+from snnlab.training.module.learning import BPTT, OTTT
 
 N_IN, HIDDEN, K = 6, 5, 3
 # the same network for both modes: OTTT's VGG, tiny; BPTT gets a LIF with OTTT's dynamics
@@ -303,7 +303,7 @@ def test_ottt_mnist5k_style_run_learns(tmp_path: Path) -> None:
     overrides = ["learning=ottt", "neuron=ottt_lif", "norm=none", "model.channels=[8]", "model.hidden=32", "T=2"]
     overrides += ["data.normalize=standard", "learning.mse_weight=0.05"]
     overrides += ["trainer.max_epochs=1", "+trainer.limit_train_batches=20", "optimized_metric=test/acc"]
-    acc = train(compose_cfg(tmp_path, overrides))
+    acc = run_training(compose_cfg(tmp_path, overrides))
     assert acc > 0.3  # ten classes: chance is 0.1
     assert (tmp_path / "summary.json").is_file()
 
@@ -314,7 +314,7 @@ def test_ottt_mnist5k_style_run_learns(tmp_path: Path) -> None:
 def test_spiking_head_per_step_loss_and_dropout_run_online(tmp_path: Path, options: list[str]) -> None:
     """A spiking head ends the network in a [spike, trace] pair; a per-step loss (TET) gets one step at a time."""
     overrides = ["learning=ottt", "neuron=ottt_lif", "norm=none", "model.channels=[4]", "model.hidden=8", "T=2"]
-    loss = train(compose_cfg(tmp_path, [*overrides, *options, "debug=fdr", "optimized_metric=train/loss"]))
+    loss = run_training(compose_cfg(tmp_path, [*overrides, *options, "debug=fdr", "optimized_metric=train/loss"]))
     assert math.isfinite(loss) and loss > 0
 
 

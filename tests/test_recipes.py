@@ -28,9 +28,8 @@ from snnlab.cli.commands import inspect as inspect_command
 from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import instantiate
 from snnlab.training import build
-from snnlab.training.inspect import data_spec, describe
-from snnlab.training.inspect import main as inspect_main
-from snnlab.training.schedulers import MultiStepFractions
+from snnlab.training.module.schedulers import MultiStepFractions
+from snnlab.training.tools.inspection import data_spec, describe, inspect_network
 
 EXPERIMENTS = CONFIG_DIR / "experiment"
 # recipe: (T, reported top-1 %), from the list of published results
@@ -185,11 +184,11 @@ def test_inspect_needs_no_data_files(tmp_path: Path) -> None:
 
 def test_inspect_cli_prints_one_json_object(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     args = ["data=nmnist", "data.size=17", "T=3", "model=mlp", "model.hidden=[8]", f"paths.data_dir={tmp_path}"]
-    inspect_main([*args, "--json"], CONFIG_DIR)
+    inspect_network([*args, "--json"], CONFIG_DIR)
     info = json.loads(capsys.readouterr().out)
     assert info["input_shape"] == [2, 17, 17] and info["T"] == 3 and info["num_classes"] == 10
     assert info["params"] == 2 * 17 * 17 * 8 + 8 + 2 * 8 + 8 * 10 + 10  # FC, BN1d, output
-    inspect_main(args, CONFIG_DIR)
+    inspect_network(args, CONFIG_DIR)
     assert "parameters: 4,738" in capsys.readouterr().out
 
 

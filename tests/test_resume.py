@@ -18,7 +18,7 @@ import pytest
 import torch
 from training_helpers import FAST, compose_run
 
-from snnlab.training import train
+from snnlab.training import run_training
 
 ROOT = Path(__file__).resolve().parents[1]
 # A small MLP that learns within these 18 steps (so equal results mean an equal run), 6 steps per epoch.
@@ -41,7 +41,7 @@ def fit_epochs(run_dir: Path) -> list[int]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The uninterrupted run."""
     run_dir = tmp_path_factory.mktemp("reference")
-    train(compose_run(run_dir, RUN))
+    run_training(compose_run(run_dir, RUN))
     return run_dir
 
 
@@ -81,10 +81,10 @@ def test_last_checkpoint_is_the_last_epoch(reference: Path) -> None:
 
 def test_best_and_last_are_kept_apart_and_both_carried_into_a_resumed_run(tmp_path: Path) -> None:
     frozen = [*RUN, "optim.lr=0"]  # val/acc never improves: the best stays epoch 0, last moves on
-    train(compose_run(tmp_path / "first", [*frozen, "trainer.max_epochs=2"]))
+    run_training(compose_run(tmp_path / "first", [*frozen, "trainer.max_epochs=2"]))
     assert torch.load(tmp_path / "first/checkpoints/last.ckpt", weights_only=True)["epoch"] == 1
     last = tmp_path / "first/checkpoints/last.ckpt"
-    train(compose_run(tmp_path / "resumed", [*frozen, f"ckpt_path={last}"]))
+    run_training(compose_run(tmp_path / "resumed", [*frozen, f"ckpt_path={last}"]))
     first, resumed = summary(tmp_path / "first"), summary(tmp_path / "resumed")
     assert resumed["best_checkpoint"] == str(tmp_path / "resumed/checkpoints/best-epoch000.ckpt")  # copied over
     assert Path(resumed["best_checkpoint"]).is_file() and resumed["best_val_acc"] == first["best_val_acc"]
@@ -99,7 +99,7 @@ def test_kill_9_mid_epoch_then_resume_loses_only_that_epoch(
     checkpoint = torch.load(last, weights_only=True)
     assert (checkpoint["epoch"], checkpoint["global_step"]) == (0, 6)  # epoch 0 finished, epoch 1 lost
 
-    train(compose_run(tmp_path, [*RUN, f"ckpt_path={last}"]))
+    run_training(compose_run(tmp_path, [*RUN, f"ckpt_path={last}"]))
     resumed, expected = summary(tmp_path), summary(reference)
     assert resumed["resumed_at_epoch"] == 1 and resumed["epochs"] == 3 and resumed["step"] == expected["step"]
     assert fit_epochs(tmp_path) == [0, 1, 2]  # the whole history, each epoch once
@@ -125,7 +125,7 @@ def test_signal_writes_a_checkpoint_of_the_step_and_exits_non_zero(
 def test_resume_after_sigterm_finishes_the_run(
     tmp_path: Path, reference: Path, stopped: dict[str, tuple[Path, int, str]]
 ) -> None:
-    train(compose_run(tmp_path, [*RUN, f"ckpt_path={stopped['SIGTERM'][0] / 'checkpoints/last.ckpt'}"]))
+    run_training(compose_run(tmp_path, [*RUN, f"ckpt_path={stopped['SIGTERM'][0] / 'checkpoints/last.ckpt'}"]))
     assert summary(tmp_path)["step"] == summary(reference)["step"]
     assert fit_epochs(tmp_path) == [0, 1, 2]
 
@@ -134,7 +134,7 @@ def test_requeued_job_resumes_by_itself_in_its_folder(
     reference: Path, stopped: dict[str, tuple[Path, int, str]]
 ) -> None:
     run_dir = stopped["SIGINT"][0]  # a cluster job restarts with the same command line, in the same folder
-    train(compose_run(run_dir, RUN))
+    run_training(compose_run(run_dir, RUN))
     assert summary(run_dir)["resumed_from"] == str(run_dir / "checkpoints/last.ckpt")
     assert summary(run_dir)["step"] == summary(reference)["step"] and fit_epochs(run_dir) == [0, 1, 2]
 
@@ -142,15 +142,15 @@ def test_requeued_job_resumes_by_itself_in_its_folder(
 def test_resume_refuses_another_model_or_finished_epochs(tmp_path: Path, reference: Path) -> None:
     last = reference / "checkpoints/last.ckpt"
     with pytest.raises(ValueError, match=r"(?s)other model or data.*T: 2 -> 3.*model.hidden: \[32\] -> \[64\]"):
-        train(compose_run(tmp_path, [*RUN, "model.hidden=[64]", "T=3", f"ckpt_path={last}"]))
+        run_training(compose_run(tmp_path, [*RUN, "model.hidden=[64]", "T=3", f"ckpt_path={last}"]))
     with pytest.raises(ValueError, match=r"trainer.max_epochs=3: the checkpoint has finished 3 epochs"):
-        train(compose_run(tmp_path, [*RUN, f"ckpt_path={last}"]))
+        run_training(compose_run(tmp_path, [*RUN, f"ckpt_path={last}"]))
     assert not any(tmp_path.iterdir())
 
 
 def test_resume_with_more_epochs_follows_the_new_schedule(tmp_path: Path, reference: Path) -> None:
     overrides = ["trainer.max_epochs=5", "optim.lr=0.02", f"ckpt_path={reference / 'checkpoints/last.ckpt'}"]
-    train(compose_run(tmp_path, [*RUN, *overrides]))
+    run_training(compose_run(tmp_path, [*RUN, *overrides]))
     changed = summary(tmp_path)["changed_on_resume"]
     assert changed["trainer.max_epochs"] == [3, 5] and changed["optim.lr"] == [0.01, 0.02]
     lr = pd.read_csv(tmp_path / "csv/metrics.csv").dropna(subset=["lr"]).set_index("epoch")["lr"]

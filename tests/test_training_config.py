@@ -13,7 +13,7 @@ from training_helpers import compose_run
 
 from snnlab import registry
 from snnlab.data.digits import Digits
-from snnlab.training import build, train
+from snnlab.training import build, run_training
 
 NEURONS = ["if", "lif", "plif", "rif"]
 ONLINE_NEURONS = ["ottt_lif"]  # learning=ottt only: covered by tests/test_learning_ottt.py
@@ -90,7 +90,7 @@ def test_T_is_set_once_at_the_root(tmp_path: Path) -> None:
 )
 def test_bad_values_fail_before_anything_is_written(tmp_path: Path, overrides: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        train(compose_run(tmp_path, overrides))
+        run_training(compose_run(tmp_path, overrides))
     assert not any(tmp_path.iterdir())
 
 
@@ -112,14 +112,17 @@ def test_unknown_group_option_lists_choices(tmp_path: Path, group: str) -> None:
     "options", [["classifier.readout=voting"], ["classifier.loss=mse", "classifier.spiking_head=true"]]
 )
 def test_encoders_readouts_losses_run(tmp_path: Path, encoder: str, options: list[str]) -> None:
-    acc = train(compose_run(tmp_path, [f"encoder={encoder}", "debug=fdr", "optimized_metric=test/acc", *options]))
+    acc = run_training(
+        compose_run(tmp_path, [f"encoder={encoder}", "debug=fdr", "optimized_metric=test/acc", *options])
+    )
     assert 0.0 <= acc <= 1.0
     assert (tmp_path / "summary.json").is_file()
 
 
 def test_seed_zero_is_a_seed(tmp_path: Path) -> None:
     losses = [
-        train(compose_run(tmp_path / str(i), ["debug=fdr", "seed=0", "optimized_metric=train/loss"])) for i in range(2)
+        run_training(compose_run(tmp_path / str(i), ["debug=fdr", "seed=0", "optimized_metric=train/loss"]))
+        for i in range(2)
     ]
     assert losses[0] == losses[1]
 
@@ -128,4 +131,4 @@ def test_nan_metric_raises_for_sweepers(tmp_path: Path, monkeypatch: pytest.Monk
     ce = registry.get("loss", "ce")
     monkeypatch.setitem(registry._ENTRIES["loss"], "ce", lambda s, y: ce(s, y) * float("nan"))
     with pytest.raises(FloatingPointError, match="val/loss is NaN"):
-        train(compose_run(tmp_path, ["debug=fdr", "optimized_metric=val/loss"]))
+        run_training(compose_run(tmp_path, ["debug=fdr", "optimized_metric=val/loss"]))

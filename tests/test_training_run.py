@@ -14,8 +14,9 @@ import torch
 from rich.console import Console
 from training_helpers import FAST, TINY_CNN, compose_run
 
-from snnlab.training import evaluate, train
-from snnlab.training.report import ModelSummary, print_summary
+from snnlab.training import evaluate, run_training
+from snnlab.training.callbacks.model_summary import ModelSummary
+from snnlab.training.reports.summary import print_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_EPOCH = ["trainer.max_epochs=1", "+trainer.limit_train_batches=10"]
@@ -24,7 +25,7 @@ ONE_EPOCH = ["trainer.max_epochs=1", "+trainer.limit_train_batches=10"]
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("run")
-    train(compose_run(run_dir, ["trainer.max_epochs=2", "+trainer.limit_train_batches=10"]))
+    run_training(compose_run(run_dir, ["trainer.max_epochs=2", "+trainer.limit_train_batches=10"]))
     return run_dir
 
 
@@ -58,7 +59,7 @@ def test_summary_shows_the_whole_run_path_on_80_columns() -> None:
 
 def test_model_table_has_no_empty_flops_column(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
-    monkeypatch.setattr("snnlab.training.report.get_console", lambda: Console(file=out, width=120))
+    monkeypatch.setattr("snnlab.training.callbacks.model_summary.get_console", lambda: Console(file=out, width=120))
     data = [(" ", ["0"]), ("Name", ["net"]), ("Type", ["Sequential"]), ("Params", ["1.1 K"]), ("FLOPs", ["0"])]
     ModelSummary.summarize(data, 1078, 1078, 0.004, {"train": 1, "eval": 0}, total_flops=0)
     assert "Sequential" in out.getvalue() and "FLOPs" not in out.getvalue()

@@ -13,12 +13,12 @@ import torch
 from fake_datasets import skip_cifar_md5, write_cifar
 from training_helpers import compose_run
 
-from snnlab.training import build, train
+from snnlab.training import build, run_training
 
 
 def test_tet_trains_end_to_end(tmp_path: Path) -> None:
     overrides = ["classifier.loss=tet", "classifier.loss_kwargs={lamb: 0.05, phi: 1.0}", "debug=fdr"]
-    loss = train(compose_run(tmp_path, [*overrides, "optimized_metric=train/loss"]))
+    loss = run_training(compose_run(tmp_path, [*overrides, "optimized_metric=train/loss"]))
     assert loss > 0
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 from snnlab.cli import commands
 from snnlab.cli.app import MultirunGuard, check_root, train
-from snnlab.cli.commands import evaluate
+from snnlab.cli.commands import eval_command
 
 SUBCOMMANDS: dict[str, tuple[Callable[..., Any], str]] = {
-    "eval": (commands.evaluate, "test a finished run: eval RUN_DIR [--ckpt best|last|PATH]"),
-    "list": (commands.list_components, "every registered component, by kind"),
-    "inspect": (commands.inspect, "the configured network without data files: inspect [overrides] [--json]"),
-    "export": (commands.export, "a run's network as NIR: export RUN_DIR --format nir -o model.nir"),
-    "plot": (commands.plot, "firing rates and spike raster of a run: plot RUN_DIR"),
+    "eval": (commands.eval_command, "test a finished run: eval RUN_DIR [--ckpt best|last|PATH]"),
+    "list": (commands.list_command, "every registered component, by kind"),
+    "inspect": (commands.inspect_command, "the configured network without data files: inspect [overrides] [--json]"),
+    "export": (commands.export_command, "a run's network as NIR: export RUN_DIR --format nir -o model.nir"),
+    "plot": (commands.plot_command, "firing rates and spike raster of a run: plot RUN_DIR"),
 }
 TRAIN_HELP = "train a network: train [group=option ...] [key=value ...] (Hydra overrides; -m sweeps)"
 USAGE = f"usage: snnlab {{train,{','.join(SUBCOMMANDS)}}} ...\n\n  {'train':<10} {TRAIN_HELP}\n" + "".join(
@@ -43,4 +43,4 @@ def main(argv: list[str] | None = None) -> Any:
     return SUBCOMMANDS[command][0](rest)
 
 
-__all__ = ["MultirunGuard", "check_root", "evaluate", "main", "train"]
+__all__ = ["MultirunGuard", "check_root", "eval_command", "main", "train"]

@@ -48,7 +48,7 @@ def train(cfg: DictConfig) -> float:
             fail(e)
     try:
         check_root(cfg)
-        from snnlab.training.run import execute, prepare
+        from snnlab.training.run.lifecycle import execute, prepare
 
         quiet_third_party()
         run = prepare(cfg)

@@ -14,27 +14,27 @@ from snnlab.cli.app import USER_ERRORS, fail, quiet_third_party
 from snnlab.conf import CONFIG_DIR
 
 
-def evaluate(argv: list[str] | None = None) -> dict[str, Any]:
+def eval_command(argv: list[str] | None = None) -> dict[str, Any]:
     """``snnlab eval RUN_DIR [--ckpt best|last|PATH]``: test accuracy of a finished run."""
     parser = argparse.ArgumentParser(prog="snnlab eval", description="Rebuild a run's model and test it.")
     parser.add_argument("run_dir", type=Path, help="the run's output folder (holds checkpoints/)")
     parser.add_argument("--ckpt", default="best", help="best (default), last, or a checkpoint path")
     parser.add_argument("--accelerator", default="auto", help="lightning accelerator (auto, cpu, gpu)")
     args = parser.parse_args(argv)
-    from snnlab.training import evaluate as run_evaluate
+    from snnlab.training import evaluate
 
     quiet_third_party()
     try:
-        metrics = run_evaluate(args.run_dir, args.ckpt, args.accelerator)
+        metrics = evaluate(args.run_dir, args.ckpt, args.accelerator)
     except USER_ERRORS as e:
         fail(e)
     print(json.dumps(metrics, indent=2))
     return metrics
 
 
-def list_components(argv: list[str] | None = None) -> None:
+def list_command(argv: list[str] | None = None) -> None:
     """``snnlab list``: every registered component, by kind, with the config group options beside them."""
-    argparse.ArgumentParser(prog="snnlab list", description=list_components.__doc__).parse_args(argv)
+    argparse.ArgumentParser(prog="snnlab list", description=list_command.__doc__).parse_args(argv)
     from rich.console import Console
     from rich.table import Table
 
@@ -54,19 +54,19 @@ def list_components(argv: list[str] | None = None) -> None:
     Console(width=max(Console().width, 120)).print(table)
 
 
-def inspect(argv: list[str] | None = None) -> dict[str, Any]:
+def inspect_command(argv: list[str] | None = None) -> dict[str, Any]:
     """``snnlab inspect [overrides] [--json]``: the configured network, built without data files."""
-    from snnlab.training.inspect import main as inspect_main
+    from snnlab.training.tools.inspection import inspect_network
 
     try:
-        return inspect_main(argv, CONFIG_DIR)
+        return inspect_network(argv, CONFIG_DIR)
     except USER_ERRORS as e:
         fail(e, argv or [])
 
 
-def export(argv: list[str] | None = None) -> Path:
+def export_command(argv: list[str] | None = None) -> Path:
     """``snnlab export RUN_DIR --format nir -o model.nir``: a finished run's network for other simulators."""
-    parser = argparse.ArgumentParser(prog="snnlab export", description=export.__doc__)
+    parser = argparse.ArgumentParser(prog="snnlab export", description=export_command.__doc__)
     parser.add_argument("run_dir", type=Path, help="the run's output folder")
     parser.add_argument("--format", default="nir", choices=["nir"], help="export format (NIR graph)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="file to write, e.g. model.nir")
@@ -76,7 +76,7 @@ def export(argv: list[str] | None = None) -> Path:
         "--approximate", action="store_true", help="export soft reset as hard reset and max pooling as sum pooling"
     )
     args = parser.parse_args(argv)
-    from snnlab.training.export import export_run
+    from snnlab.training.tools.export import export_run
 
     quiet_third_party()
     try:
@@ -87,12 +87,12 @@ def export(argv: list[str] | None = None) -> Path:
     return path
 
 
-def plot(argv: list[str] | None = None) -> dict[str, Path]:
+def plot_command(argv: list[str] | None = None) -> dict[str, Path]:
     """``snnlab plot RUN_DIR``: per-layer firing rates and a spike raster of a finished run."""
-    parser = argparse.ArgumentParser(prog="snnlab plot", description=plot.__doc__)
+    parser = argparse.ArgumentParser(prog="snnlab plot", description=plot_command.__doc__)
     parser.add_argument("run_dir", type=Path, help="the run's output folder")
     args = parser.parse_args(argv)
-    from snnlab.training.plots import plot_run
+    from snnlab.training.reports.plots import plot_run
 
     quiet_third_party()
     try:

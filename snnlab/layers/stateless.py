@@ -20,13 +20,13 @@ from torch.nn.common_types import (
     _size_any_t,
 )
 
-from snnlab.base import FoldTime, StepModule
+from snnlab.base import StatelessModule, StepModule
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 Device = torch.device | str | None
 
 
-class _StepLayer(FoldTime):
+class _StepLayer(StatelessModule):
     """Base of the twins below: ``class X(_StepLayer, nn.X)`` runs ``nn.X`` once per step."""
 
     def __init__(self, *args: Any, step_mode: str = "s", **kwargs: Any) -> None:
@@ -359,7 +359,7 @@ class Identity(_StepLayer, nn.Identity):
         super().__init__(*args, step_mode=step_mode, **kwargs)
 
 
-class TimeFold(FoldTime):
+class TimeFold(StatelessModule):
     """Wrap any stateless module (or ``nn.Sequential``) so it runs in either step mode."""
 
     wraps_torch_layers = True

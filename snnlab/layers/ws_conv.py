@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.common_types import _size_2_t
 
-from snnlab.base import FoldTime
+from snnlab.base import StatelessModule
 from snnlab.layers.stateless import Conv2d, Device, PaddingMode
 
 
@@ -82,7 +82,7 @@ class ScaledWSConv2d(Conv2d):
         return f"{super().extra_repr()}, gain={self.gain is not None}, eps={self.eps:g}"
 
 
-class Scale(FoldTime):
+class Scale(StatelessModule):
     """Multiply the input by a constant ``scale`` (OTTT puts 2.74 after every neuron instead of a norm)."""
 
     def __init__(self, scale: float, step_mode: str = "s") -> None:

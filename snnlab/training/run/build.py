@@ -14,8 +14,8 @@ from snnlab.data.base import SNNDataModule
 from snnlab.encoders import DirectEncoder, Encoder
 from snnlab.functional import set_backend, set_step_mode
 from snnlab.instantiate import CONSTRUCTOR_ERRORS, ConfigError, config_error_in, instantiate
-from snnlab.training.learning import LearningMode
-from snnlab.training.module import SNNClassifier
+from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.module.learning import LearningMode
 
 
 def output_units(num_classes: int, classifier: DictConfig) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from snnlab.export.nir import import_nir, to_nir
-from snnlab.training.run_files import load_run
+from snnlab.training.run.run_files import load_run
 
 
 def export_run(

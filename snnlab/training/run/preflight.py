@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from snnlab import registry
 from snnlab.data.base import SNNDataModule
 from snnlab.instantiate import ConfigError, config_error_in
-from snnlab.training.module import SNNClassifier
-from snnlab.training.resume import completed_epochs, config_changes, preserved_rng
+from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.run.resume import completed_epochs, config_changes, preserved_rng
 
 
 def local_rank() -> int:

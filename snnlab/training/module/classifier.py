@@ -13,12 +13,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from snnlab import registry
 from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
-from snnlab.training import losses, readouts  # noqa: F401  (registers the losses and readouts)
-from snnlab.training.learning import BPTT, LearningMode, stepwise_outputs
+from snnlab.training.module import losses, readouts  # noqa: F401  (registers the losses and readouts)
+from snnlab.training.module.learning import BPTT, Batch, LearningMode, stepwise_outputs
 
 STAGES = ("train", "val", "test", "predict")
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class SNNClassifier(LightningModule):
@@ -32,9 +30,9 @@ class SNNClassifier(LightningModule):
         optimizer: ``params -> Optimizer`` (a ``_partial_`` config); ``scheduler``: ``optimizer -> LRScheduler``.
         loss: a registered ``loss``: ``"ce"`` (cross-entropy on the scores) or ``"mse"`` (scores as firing
             rates vs one-hot targets).
-        readout: a registered ``readout``: ``"mean"`` or ``"voting"`` (see :mod:`snnlab.training.readouts`).
+        readout: a registered ``readout``: ``"mean"`` or ``"voting"`` (see :mod:`snnlab.training.module.readouts`).
         step_mode: the step mode ``net`` is in.
-        learning: how a training batch becomes gradients (:mod:`snnlab.training.learning`); default BPTT.
+        learning: how a training batch becomes gradients (:mod:`snnlab.training.module.learning`); default BPTT.
             A mode that steps the optimizer itself (OTTT) turns off Lightning's automatic optimization.
         config: the run's resolved config, stored in every checkpoint so evaluation rebuilds this exact model.
     """

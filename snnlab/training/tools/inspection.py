@@ -25,7 +25,7 @@ from snnlab.functional import reset_net
 from snnlab.instantiate import check_keys, target_path
 from snnlab.layers import Identity
 from snnlab.neurons.base import BaseNode
-from snnlab.training.build import build_model, check_expected_data, output_units
+from snnlab.training.run.build import build_model, check_expected_data, output_units
 
 
 def data_spec(cfg: DictConfig) -> tuple[tuple[int, ...], int]:
@@ -120,7 +120,7 @@ def render(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None, config_dir: str | Path) -> dict[str, Any]:
+def inspect_network(argv: Sequence[str] | None, config_dir: str | Path) -> dict[str, Any]:
     """Parse ``[overrides] [--json]``, compose the ``train`` config from ``config_dir`` and print the network."""
     parser = argparse.ArgumentParser(
         prog="python -m snnlab inspect", description="Build the configured network (no data files) and describe it."

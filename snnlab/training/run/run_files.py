@@ -10,9 +10,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from snnlab.data.base import SNNDataModule
 from snnlab.instantiate import ConfigError
-from snnlab.training.build import build
-from snnlab.training.module import SNNClassifier
-from snnlab.training.preflight import load_checkpoint
+from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.run.build import build
+from snnlab.training.run.preflight import load_checkpoint
 
 
 def load_run_config(run_dir: Path, ckpt: dict[str, Any] | None = None) -> DictConfig:

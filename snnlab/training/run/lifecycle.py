@@ -22,15 +22,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from snnlab.data.base import SNNDataModule
 from snnlab.instantiate import ConfigError, instantiate, instantiate_dict
-from snnlab.training.build import build
-from snnlab.training.energy_callback import EnergyCallback
-from snnlab.training.module import SNNClassifier
-from snnlab.training.plots import layer_labels, plot_firing_rates
-from snnlab.training.preflight import check_backend, check_resume, dry_run, load_checkpoint, sync_batchnorm
-from snnlab.training.report import plot_curves, print_summary, write_summary
-from snnlab.training.resume import Preemption, RunState, floats, last_checkpoint_path
-from snnlab.training.run_files import load_run
-from snnlab.training.throughput import TrainThroughput
+from snnlab.training.callbacks.energy import EnergyCallback
+from snnlab.training.callbacks.throughput import TrainThroughput
+from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.reports.plots import layer_labels, plot_firing_rates
+from snnlab.training.reports.summary import plot_curves, print_summary, write_summary
+from snnlab.training.run.build import build
+from snnlab.training.run.preflight import check_backend, check_resume, dry_run, load_checkpoint, sync_batchnorm
+from snnlab.training.run.resume import Preemption, RunState, floats, last_checkpoint_path
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class Run:
     resume: dict[str, Any] = field(default_factory=dict)
 
 
-def train(cfg: DictConfig) -> float:
+def run_training(cfg: DictConfig) -> float:
     """Check and build everything, then fit, test and report; returns ``cfg.optimized_metric``.
 
     Everything is written under ``cfg.paths.output_dir``.  ``cfg.ckpt_path`` resumes a run; without it, a
@@ -110,7 +109,7 @@ def requeued_checkpoint(out_dir: Path) -> str | None:
 def execute(run: Run) -> float:
     """Fit and test a prepared run; rank 0 writes ``config.yaml``, ``summary.json``, ``curves.png`` and prints the
     summary.  A SIGTERM / SIGINT stops after the current batch with ``last.ckpt`` written and raises
-    :class:`~snnlab.training.resume.Interrupted`."""
+    :class:`~snnlab.training.run.resume.Interrupted`."""
     cfg, trainer, module = run.cfg, run.trainer, run.module
     out_dir = Path(cfg.paths.output_dir)
     if rank_zero_only.rank == 0:
@@ -186,11 +185,3 @@ def _overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-
-
-def evaluate(run_dir: str | Path, checkpoint: str = "best", accelerator: str = "auto") -> dict[str, Any]:
-    """Rebuild a finished run's exact model from its stored config, load ``checkpoint``, report test metrics."""
-    datamodule, module, path = load_run(run_dir, checkpoint)
-    trainer = lightning.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False)
-    trainer.test(module, datamodule=datamodule, verbose=False)
-    return {**floats(trainer.callback_metrics), "checkpoint": str(path)}

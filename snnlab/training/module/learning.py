@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
+from lightning import LightningModule
 from lightning.pytorch.strategies import ParallelStrategy
 from torch import nn
 
@@ -31,10 +32,10 @@ from snnlab.base import MemoryModule
 from snnlab.functional import reset_net
 from snnlab.layers import Dropout, NormWrapper, OTTTSequential
 from snnlab.neurons.base import BaseNode
-from snnlab.training.losses import mse_to_one_hot
+from snnlab.training.module.losses import mse_to_one_hot
 
-if TYPE_CHECKING:
-    from snnlab.training.module import Batch, SNNClassifier
+Batch = tuple[torch.Tensor, torch.Tensor]
+"""``(inputs, targets)`` of one step."""
 
 CLIP_ALGORITHMS = ("norm", "value")
 
@@ -55,14 +56,14 @@ class LearningMode:
     def check_trainer(self, trainer: Mapping[str, Any]) -> None:
         """Reject ``lightning.Trainer`` arguments (the ``trainer`` config) that do not apply in this mode."""
 
-    def training_step(self, module: SNNClassifier, batch: Batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_step(self, module: LightningModule, batch: Batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss, scores)`` of one training batch (in manual optimization, after the optimizer steps)."""
         raise NotImplementedError
 
-    def on_before_optimizer_step(self, module: SNNClassifier, optimizer: torch.optim.Optimizer) -> None:
+    def on_before_optimizer_step(self, module: LightningModule, optimizer: torch.optim.Optimizer) -> None:
         """Called after the gradients are complete (and unscaled), before each optimizer step."""
 
-    def on_train_epoch_end(self, module: SNNClassifier) -> None:
+    def on_train_epoch_end(self, module: LightningModule) -> None:
         """Called at the end of each training epoch, after validation."""
 
 
@@ -80,7 +81,7 @@ class BPTT(LearningMode):
                 )
         return net
 
-    def training_step(self, module: SNNClassifier, batch: Batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_step(self, module: LightningModule, batch: Batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         return module.compute_loss(batch)
 
 
@@ -147,7 +148,7 @@ class OTTT(LearningMode):
                 "use a larger data.batch_size"
             )
 
-    def training_step(self, module: SNNClassifier, batch: Batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def training_step(self, module: LightningModule, batch: Batch, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Reset, then per time step: forward, loss, ``manual_backward``, and the optimizer step(s).
 
         Returns the summed per-step losses (the objective) and the scores of the summed outputs (as BPTT's).
@@ -177,15 +178,15 @@ class OTTT(LearningMode):
         self._step_schedulers(module, "step", batch_idx)
         return torch.stack(losses).sum(), module.readout_fn(torch.stack(outputs), module.num_classes)
 
-    def on_before_optimizer_step(self, module: SNNClassifier, optimizer: torch.optim.Optimizer) -> None:
+    def on_before_optimizer_step(self, module: LightningModule, optimizer: torch.optim.Optimizer) -> None:
         if self.gradient_clip_val:
             module.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
 
-    def on_train_epoch_end(self, module: SNNClassifier) -> None:
+    def on_train_epoch_end(self, module: LightningModule) -> None:
         self._step_schedulers(module, "epoch", module.current_epoch)
 
     @staticmethod
-    def _step_schedulers(module: SNNClassifier, interval: str, index: int) -> None:
+    def _step_schedulers(module: LightningModule, interval: str, index: int) -> None:
         """Step the schedulers of ``interval`` as Lightning's automatic optimization would (frequency, plateau)."""
         trainer = module.trainer
         for config in trainer.lr_scheduler_configs:
@@ -213,7 +214,7 @@ def stepwise_outputs(net: nn.Module, x_seq: torch.Tensor) -> Iterator[torch.Tens
         yield out[0] if isinstance(out, (list, tuple)) else out
 
 
-def no_backward_sync(module: SNNClassifier) -> AbstractContextManager[Any]:
+def no_backward_sync(module: LightningModule) -> AbstractContextManager[Any]:
     """In DDP, a backward that only accumulates gradients locally (synced by the batch's last backward)."""
     strategy = module.trainer.strategy
     return strategy.block_backward_sync() if isinstance(strategy, ParallelStrategy) else nullcontext()

@@ -1,0 +1,1 @@
+"""Lightning callbacks a run adds: energy proxies, training throughput, the model table."""

@@ -1,0 +1,1 @@
+"""The after-run tools behind ``snnlab inspect``, ``snnlab export`` and ``snnlab plot``."""
