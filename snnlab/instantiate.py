@@ -1,47 +1,44 @@
-"""The one config mechanism: every config group is a ``_target_`` node, built by :func:`instantiate`.
+"""The one config mechanism: every choosable thing is a ``_target_`` node, built by :func:`instantiate`.
 
-``_target_`` is either the registered name of a component of the group's kind (``_target_: lif`` in the
-``neuron`` group) or an import path (``_target_: torch.optim.SGD``, or a class of the user's own project).
-The other keys are the target's keyword arguments; ``_partial_: true`` gives a factory instead of an object.
+``_target_`` is either the registered name of a component of the node's kind (``_target_: lif`` in the ``neuron``
+group) or an import path (``_target_: torch.optim.SGD``, or a class of the user's own project).  The other keys are
+the target's keyword arguments.  A key named after a registered kind holds a nested node of that kind
+(``neuron.surrogate: {_target_: atan, alpha: 2.0}``), built first and passed as an object.  ``_partial_: true``
+gives a factory (a :class:`Component`) instead of an object.
 
-A value the target rejects raises :class:`ConfigError`, whose message starts with the config key and the value
-(``neuron.v_threshold='abc': LIF: v_threshold must be a real number, got 'abc'``): the constructor says what is
-wrong, the group boundary here says where it was set.  Where several groups meet (a model builder calls the neuron,
-norm and dropout factories), :func:`config_error_in` finds the group whose target raised.
+Errors are tied to config keys by structure, never guessed from a message: whatever a node's construction raises
+(or a call of its factory, or a method of the object it built) names that node's path; an
+:class:`~snnlab.validate.InvalidArgument` names the argument, so the message starts with the key and the value
+(``model.hidden=[0]: mlp: hidden=[0]: must be a list of integers >= 1``).  A value interpolated from another key
+names that key first (``T=0 (as encoder.T): ...``).  Modules a node builds remember its path
+(:data:`CONFIG_NODE`), so an error raised later, in a forward pass, names the node too (:func:`runtime_error`).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import hydra.utils
-from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from snnlab import registry
+from snnlab.validate import InvalidArgument
 
-CONSTRUCTOR_ERRORS = (ValueError, TypeError, RuntimeError, ArithmeticError, ImportError)
-"""What a target raises for a bad argument (``ArithmeticError``: a division by a zero argument)."""
+CONSTRUCTOR_ERRORS = (ValueError, TypeError, RuntimeError, ArithmeticError, ImportError, AttributeError)
+"""What a target raises for a bad argument."""
+CONFIG_NODE = "config_node"
+"""Attribute of a module that names the config node that built it."""
+_INTERPOLATION = re.compile(r"^\$\{([\w.]+)\}$")
 
 
 class ConfigError(ValueError):
     """A config value that its consumer rejected; the message names the key, the value and what is valid."""
-
-
-def _scalar(value: Any) -> bool:
-    return isinstance(value, (int, float, str)) and not isinstance(value, bool)
-
-
-def target_of(node: Mapping[str, Any], kind: str | None = None) -> Any:
-    """The class or function a node's ``_target_`` names; ``None`` when it names none."""
-    try:
-        return hydra.utils.get_object(target_path(str(node["_target_"]), kind))
-    except Exception:
-        return None
 
 
 def _parameters(target: Any) -> tuple[list[inspect.Parameter], bool]:
@@ -64,10 +61,9 @@ def _parameters(target: Any) -> tuple[list[inspect.Parameter], bool]:
     return found, True
 
 
-def annotations(target: Any) -> dict[str, str]:
-    """The parameter annotations of a function, or of a class's ``__init__`` and the bases it passes on to, as text."""
-    params = reversed(_parameters(target)[0])  # the class's own annotation wins over a base's
-    return {p.name: str(p.annotation) for p in params if p.annotation is not p.empty}
+def parameter_names(target: Any) -> list[str]:
+    """The keyword arguments ``target`` takes by name (a class: its ``__init__`` and the bases it passes on to)."""
+    return list(dict.fromkeys(p.name for p in _parameters(target)[0]))
 
 
 def check_keys(path: str, node: Mapping[str, Any], target: Any) -> None:
@@ -75,10 +71,9 @@ def check_keys(path: str, node: Mapping[str, Any], target: Any) -> None:
 
     Typical cause: an experiment sets keys for its own data (``data.size`` of event frames) and the command line
     swaps the data module; ``~path.key`` drops a key."""
-    params, open_ended = _parameters(target)
-    names = [p.name for p in params]
+    names = parameter_names(target)
     unknown = [k for k in node if not k.startswith("_") and k not in names]
-    if unknown and not open_ended:
+    if unknown and not _parameters(target)[1]:
         where = ", ".join(f"{path}.{k}={node[k]!r}" for k in unknown)
         drop = " ".join(f"~{path}.{k}" for k in unknown if node[k] is not None)
         nulls = [k for k in unknown if node[k] is None]  # Hydra cannot delete a key whose value is null
@@ -86,75 +81,8 @@ def check_keys(path: str, node: Mapping[str, Any], target: Any) -> None:
             f"; remove {', '.join(nulls)} from the config file that sets it" if nulls else ""
         )
         raise ConfigError(
-            f"{where}: {getattr(target, '__name__', target)} takes no such argument (it takes: "
-            f"{', '.join(dict.fromkeys(names))}){how}"
+            f"{where}: {getattr(target, '__name__', target)} takes no such argument (it takes: {', '.join(names)}){how}"
         )
-
-
-def culprits(node: Mapping[str, Any], error: BaseException, target: Any = None) -> list[str]:
-    """The keys of ``node`` that ``error`` points at: named in its message; else whose value it quotes (the longest
-    such value); else the zero ones for a division by zero, or the strings where ``target`` takes no string."""
-    message = str(error)
-    keys = [k for k in node if k != "_partial_"]
-    named = [k for k in keys if k != "_target_" and re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", message)]
-    if named:
-        return named
-    quoted = [
-        k
-        for k in keys
-        if _scalar(node[k]) and str(node[k]) and re.search(rf"(?<![\w.-]){re.escape(str(node[k]))}(?![\w.])", message)
-    ]
-    if quoted:
-        longest = max(len(str(node[k])) for k in quoted)
-        return [k for k in quoted if len(str(node[k])) == longest]
-    if isinstance(error, ArithmeticError):
-        zeros = [k for k in keys if _scalar(node[k]) and node[k] == 0]
-        return [k for k in zeros if isinstance(node[k], int)] or zeros
-    if isinstance(error, TypeError) or re.search(r"\bstr\b", message):  # a string where a number belongs
-        expected = annotations(target) if target is not None else {}
-        return [k for k in keys if k != "_target_" and isinstance(node[k], str) and "str" not in expected.get(k, "")]
-    return []
-
-
-def config_error(path: str, node: Mapping[str, Any], error: BaseException, target: Any = None) -> ConfigError:
-    """``error`` as a :class:`ConfigError` prefixed with ``path.key=value`` (or ``path`` and its target)."""
-    if isinstance(error, ConfigError):
-        return error
-    keys = culprits(node, error, target)
-    where = ", ".join(f"{path}.{k}={node[k]!r}" for k in keys) or f"{path} ({node.get('_target_')})"
-    text = str(error) if isinstance(error, (ValueError, TypeError)) else f"{type(error).__name__}: {error}"
-    if isinstance(error, ArithmeticError) and keys and all(node[k] == 0 for k in keys):
-        text += f" ({'these values' if len(keys) > 1 else 'the value'} must not be 0)"
-    return ConfigError(f"{where}: {text}")
-
-
-def raised_in(error: BaseException, target: Any) -> int:
-    """How deep in ``error``'s traceback ``target`` (a class's method or a function) ran; -1 if it did not."""
-    code = getattr(target, "__code__", None)
-    depth = -1
-    for i, (frame, _) in enumerate(traceback.walk_tb(error.__traceback__)):
-        owner = frame.f_locals.get("self")
-        if frame.f_code is code or (isinstance(target, type) and isinstance(owner, target)):
-            depth = i
-    return depth
-
-
-def config_error_in(
-    cfg: DictConfig, groups: Sequence[str], error: BaseException, default: str | None = None
-) -> ConfigError | None:
-    """``error`` as a :class:`ConfigError` of the one of ``groups`` (config keys) it comes from: of the groups whose
-    target ran in its traceback, the innermost whose values it points at, else any group whose values it points
-    at, else the innermost that ran, else ``default`` (``None``: no such group).  For errors raised where several
-    groups meet: a model builder calls the neuron, norm and dropout factories."""
-    if isinstance(error, ConfigError):
-        return error
-    nodes = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups if isinstance(cfg.get(g), DictConfig)}
-    targets = {g: target_of(values, g) for g, values in nodes.items()}
-    depths = {g: raised_in(error, t) for g, t in targets.items() if t is not None}
-    ran = sorted((g for g in depths if depths[g] >= 0), key=depths.get, reverse=True)  # innermost first
-    named = [g for g in [*ran, *nodes] if culprits(nodes[g], error, targets[g])]
-    group = next(iter(named + ran), default)
-    return config_error(group, nodes.get(group, {}), error, targets.get(group)) if group else None
 
 
 def target_path(target: str, kind: str | None = None) -> str:
@@ -167,33 +95,138 @@ def target_path(target: str, kind: str | None = None) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
+def _resolve(path: str, node: Mapping[str, Any], kind: str | None) -> Any:
+    name = node["_target_"]
+    try:
+        return hydra.utils.get_object(target_path(str(name), kind))
+    except Exception as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"{path}._target_={name!r}: {reason}") from e
+
+
+def _source(raw: Mapping[str, Any] | None, key: str) -> str | None:
+    """The key ``raw[key]`` is interpolated from (``${T}`` → ``T``), or ``None``."""
+    value = raw.get(key) if isinstance(raw, Mapping) else None
+    match = _INTERPOLATION.match(value) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+def config_error(
+    path: str, node: Mapping[str, Any], error: BaseException, raw: Mapping[str, Any] | None = None
+) -> ConfigError:
+    """``error``, raised by the node at ``path``, as a :class:`ConfigError` that names the node (and, for an
+    :class:`~snnlab.validate.InvalidArgument` of one of its keys, the key and its value)."""
+    if isinstance(error, ConfigError):
+        return error
+    if isinstance(error, InvalidArgument) and error.argument in node:
+        key, value = error.argument, node[error.argument]
+        source = _source(raw, key)
+        where = f"{source}={value!r} (as {path}.{key})" if source else f"{path}.{key}={value!r}"
+        return ConfigError(f"{where}: {error.expected}")
+    target = node.get("_target_")
+    text = str(error) if isinstance(error, (ValueError, TypeError)) else f"{type(error).__name__}: {error}"
+    return ConfigError(f"{path}{f' ({target})' if target else ''}: {text}")
+
+
+def _tag(built: Any, path: str) -> Any:
+    """Mark the modules in ``built`` (those not marked yet) as built by the node at ``path``."""
+    if isinstance(built, nn.Module):
+        for m in built.modules():
+            if CONFIG_NODE not in m.__dict__:
+                m.__dict__[CONFIG_NODE] = path
+    return built
+
+
+class Component:
+    """What a node built, or (``_partial_``) a factory of it, whose calls and method calls tie their errors to the
+    node and mark the modules they return with its path (:data:`CONFIG_NODE`)."""
+
+    def __init__(self, obj: Any, path: str, node: Mapping[str, Any], raw: Mapping[str, Any] | None = None) -> None:
+        self._obj, self._path, self._node, self._raw = obj, path, node, raw
+
+    def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return _tag(fn(*args, **kwargs), self._path)
+        except CONSTRUCTOR_ERRORS as e:
+            raise config_error(self._path, self._node, e, self._raw) from e
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._run(self._obj, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._obj, name)
+        return functools.partial(self._run, attr) if callable(attr) else attr
+
+    def __repr__(self) -> str:
+        return f"Component({self._path}: {self._obj!r})"
+
+
+def _nested(key: str, value: Any, raw: Any, path: str) -> Any:
+    """The value of ``key``: a nested ``_target_`` node is built (looked up in kind ``key`` when that is a kind); a
+    bare name or ``{name: ...}`` of a kind's component is refused, showing the node spelling."""
+    is_kind = key in registry.kinds()
+    if isinstance(value, Mapping) and "_target_" in value:
+        return _build(value, raw, path, key if is_kind else None, {})
+    name = value.get("name") if isinstance(value, Mapping) else value
+    if is_kind and isinstance(name, str) and name in registry.names(key) and callable(registry.get(key, name)):
+        args = "".join(f", {k}: {v}" for k, v in value.items() if k != "name") if isinstance(value, Mapping) else ""
+        raise ConfigError(
+            f"{path}={value!r}: a {key} is chosen by a _target_ node: {path}={{_target_: {name}{args}}} "
+            f"(`snnlab list` shows the {key} components)"
+        )
+    return value
+
+
+def _build(node: Mapping[str, Any], raw: Any, path: str, kind: str | None, overrides: Mapping[str, Any]) -> Any:
+    if "_target_" not in node:
+        raise ConfigError(f"{path}: config node has no _target_: {OmegaConf.to_yaml(OmegaConf.create(dict(node)))}")
+    target = _resolve(path, node, kind)
+    check_keys(path, node, target)
+    raw = raw if isinstance(raw, Mapping) else {}
+    args = {k: _nested(k, v, raw.get(k), f"{path}.{k}") for k, v in node.items() if not k.startswith("_")}
+    args.update(overrides)
+    if node.get("_partial_"):
+        return Component(functools.partial(target, **args), path, node, raw)
+    return Component(target, path, node, raw)(**args)
+
+
 def instantiate(node: Mapping[str, Any] | DictConfig, kind: str | None = None, **kwargs: Any) -> Any:
-    """Build a ``_target_`` node (plain containers in, ``_partial_`` honoured); ``kwargs`` override its keys.
+    """Build a ``_target_`` node (nested nodes first; ``_partial_`` gives a factory); ``kwargs`` override its keys.
 
     ``kind`` names the registry kind that short ``_target_`` names are looked up in.  A bad value raises
     :class:`ConfigError` naming the key (the node's path in the config, e.g. ``neuron``; else ``kind``).
     """
-    path = kind or "config"
+    path, raw = kind or "config", None
     if isinstance(node, DictConfig):
         path = node._get_full_key(None) or path
+        raw = OmegaConf.to_container(node, resolve=False)
         node = OmegaConf.to_container(node, resolve=True)
-    if "_target_" not in node:
-        raise ConfigError(f"{path}: config node has no _target_: {OmegaConf.to_yaml(OmegaConf.create(dict(node)))}")
-    try:
-        spec = {**node, "_target_": target_path(node["_target_"], kind)}
-        check_keys(path, node, hydra.utils.get_object(spec["_target_"]))
-        built = hydra.utils.instantiate(spec, _convert_="all", **kwargs)
-    except InstantiationException as e:
-        error: BaseException = e.__cause__ or e
-    except CONSTRUCTOR_ERRORS as e:
-        error = e
-    else:
-        return built
-    if isinstance(error, ConfigError):
-        raise error
-    raise config_error(path, node, error, target_of(node, kind)) from error
+    return _build(dict(node), raw, path, kind, kwargs)
+
+
+def traced(node: DictConfig, built: Any) -> Component:
+    """``built`` (the object the node ``node`` built) as a :class:`Component`: errors of its method calls name
+    the node, and the modules its methods make remember it (for factories such as a norm's ``pre(channels)``)."""
+    return Component(built, node._get_full_key(None), OmegaConf.to_container(node, resolve=True),
+                     OmegaConf.to_container(node))  # fmt: skip
 
 
 def instantiate_dict(nodes: Mapping[str, Any] | DictConfig | None, kind: str | None = None) -> list[Any]:
     """Instantiate every ``_target_`` entry of a named group (callbacks, loggers); ``null`` entries are skipped."""
     return [instantiate(node, kind) for node in (nodes or {}).values() if node is not None]
+
+
+def runtime_error(cfg: DictConfig, error: BaseException) -> ConfigError | None:
+    """An error raised while a built network ran, as a :class:`ConfigError` of the config node that built the
+    innermost module in its traceback (see :data:`CONFIG_NODE`); ``None`` when no such module ran."""
+    if isinstance(error, ConfigError):
+        return error
+    modules = [f.f_locals.get("self") for f, _ in traceback.walk_tb(error.__traceback__)]
+    path = next((m.__dict__[CONFIG_NODE] for m in reversed(modules) if isinstance(m, nn.Module)
+                 and CONFIG_NODE in m.__dict__), None)  # fmt: skip
+    if path is None:
+        return None
+    node = OmegaConf.select(cfg, path)
+    if not isinstance(node, DictConfig):
+        return ConfigError(f"{path}: {error}")
+    return config_error(path, OmegaConf.to_container(node, resolve=True), error, OmegaConf.to_container(node))

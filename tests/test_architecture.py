@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "snnlab"
 LAYERS: list[tuple[str, ...]] = [
-    ("registry", "conf"),
+    ("registry", "validate", "conf"),
     ("math",),
     ("kernels",),
     ("base",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,19 @@ from snnlab.training.run.lifecycle import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "data.num_workers=0", "data.batch_size=8", "T=2"]
+
+
+def check_one_epoch_summary(out_dir: Path) -> dict:
+    """The run in ``out_dir`` finished one epoch of at least one step and scored every test sample once: the
+    energy callback counted ``n > 0`` test samples and the accuracy is a fraction ``k / n``."""
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs"] == 1 and summary["step"] >= 1, summary
+    assert summary["output_dir"] == str(out_dir) and (out_dir / "checkpoints" / "last.ckpt").is_file()
+    n, acc = summary["energy"]["samples"], summary["test_acc"]
+    assert n > 0 and isinstance(acc, float) and 0.0 <= acc <= 1.0, (n, acc)
+    assert acc * n == pytest.approx(round(acc * n), abs=1e-3), f"test_acc {acc} is no fraction of {n} samples"
+    assert math.isfinite(summary["test_loss"]) and summary["test_loss"] > 0
+    return summary
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +81,7 @@ def test_train_one_epoch(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Mon
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", [*overrides, *ONE_EPOCH, f"paths.data_dir={data_dir}", f"paths.output_dir={tmp_path}"])
     run_training(cfg)
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["test_acc"] is not None and summary["epochs"] == 1
+    check_one_epoch_summary(tmp_path)
 
 
 def test_train_py_command_line(data_dir: Path, tmp_path: Path) -> None:
@@ -83,7 +96,8 @@ def test_train_py_command_line(data_dir: Path, tmp_path: Path) -> None:
     ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "summary.json").read_text())["test_acc"] is not None
+    summary = check_one_epoch_summary(tmp_path)
+    assert "data=nmnist" in summary["overrides"]  # Hydra's command line reached the summary
 
 
 def test_mnist5k_resize_and_channels() -> None:

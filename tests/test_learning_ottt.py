@@ -355,7 +355,9 @@ def test_online_network_keeps_dropout_and_state_dict_keys() -> None:
     online = OTTT().prepare(net)
     assert list(online.state_dict()) == keys
     assert type(online).__name__ == type(online[0]).__name__ == "OTTTSequential"
-    assert BPTT().prepare(nn.Sequential(layers.Linear(4, 2), LIF(step_mode="s"))) is not None
+    assert type(online[0][2]) is layers.Dropout and online[0][2].p == 0.5  # in place, not dropped
+    plain = nn.Sequential(layers.Linear(4, 2), LIF(step_mode="s"))
+    assert BPTT().prepare(plain) is plain  # BPTT trains the network as built, unwrapped
 
 
 def test_ottt_vgg_matches_the_official_layer_list() -> None:

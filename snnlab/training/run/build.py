@@ -13,7 +13,7 @@ from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.data.base import SNNDataModule
 from snnlab.encoders import DirectEncoder, Encoder
 from snnlab.functional import set_backend, set_step_mode
-from snnlab.instantiate import CONSTRUCTOR_ERRORS, ConfigError, config_error_in, instantiate
+from snnlab.instantiate import ConfigError, instantiate, traced
 from snnlab.training.module.classifier import SNNClassifier
 from snnlab.training.module.learning import LearningMode
 
@@ -41,17 +41,14 @@ def build_model(
     learning = learning or build_learning(cfg)
     step_mode = learning.step_mode(cfg.step_mode)
     builder = instantiate(cfg.model, kind="model")
-    try:
-        net = builder(
-            input_shape=tuple(input_shape),
-            num_classes=output_units(num_classes, cfg.classifier),
-            spiking_head=cfg.classifier.spiking_head,
-            make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode=step_mode, backend=cfg.backend),
-            norm=instantiate(cfg.norm, kind="norm"),
-            dropout=instantiate(cfg.dropout, kind="dropout"),
-        )
-    except CONSTRUCTOR_ERRORS as e:  # the builder calls the neuron, norm and dropout factories: name the key
-        raise config_error_in(cfg, ("neuron", "norm", "dropout", "classifier", "model"), e, default="model") from e
+    net = builder(  # each factory's errors name its own config node
+        input_shape=tuple(input_shape),
+        num_classes=output_units(num_classes, cfg.classifier),
+        spiking_head=cfg.classifier.spiking_head,
+        make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode=step_mode, backend=cfg.backend),
+        norm=traced(cfg.norm, instantiate(cfg.norm, kind="norm")),
+        dropout=traced(cfg.dropout, instantiate(cfg.dropout, kind="dropout")),
+    )
     set_step_mode(net, step_mode)
     set_backend(net, cfg.backend)
     return learning.prepare(net)

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from snnlab import registry
 from snnlab.data.base import SNNDataModule
-from snnlab.instantiate import ConfigError, config_error_in
+from snnlab.instantiate import ConfigError, config_error, runtime_error
 from snnlab.training.module.classifier import SNNClassifier
 from snnlab.training.run.resume import completed_epochs, config_changes, preserved_rng
 
@@ -126,47 +126,37 @@ def try_data(cfg: DictConfig, datamodule: SNNDataModule) -> Any:
     except OSError:
         raise  # missing or unreadable files: the data module's message names the files and how to get them
     except Exception as e:
-        raise config_error_in(cfg, ("data",), e, default="data") from e
+        node = cfg.data
+        raise config_error("data", OmegaConf.to_container(node, resolve=True), e, OmegaConf.to_container(node)) from e
 
 
 def try_schedule(cfg: DictConfig, module: SNNClassifier) -> None:
     """Build the optimizer and step its scheduler over every epoch: the learning rate must stay finite and >= 0."""
-    try:
-        configured = module.configure_optimizers()
-    except Exception as e:
-        raise config_error_in(cfg, ("optim", "scheduler"), e, default="optim") from e
+    configured = module.configure_optimizers()  # the optimizer's and scheduler's factories name their nodes
     if not isinstance(configured, dict) or configured.get("lr_scheduler") is None:
         return
     optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]
     node = OmegaConf.to_container(cfg.scheduler, resolve=True)
-    negative = ", ".join(f"{k}={v}" for k, v in node.items() if isinstance(v, (int, float)) and v < 0)
-    try:
-        for epoch in range(1, cfg.trainer.max_epochs + 1):
+    for epoch in range(1, cfg.trainer.max_epochs + 1):
+        try:
             scheduler.step()
-            lr = min(group["lr"] for group in optimizer.param_groups)
-            if not math.isfinite(lr) or lr < 0:
-                raise ValueError(f"the learning rate turns {lr:.3g} at epoch {epoch} ({negative}); it must stay >= 0")
-    except Exception as e:
-        raise config_error_in(cfg, ("scheduler",), e, default="scheduler") from e
+        except Exception as e:
+            raise config_error("scheduler", node, e) from e
+        lr = min(group["lr"] for group in optimizer.param_groups)
+        if not math.isfinite(lr) or lr < 0:
+            values = ", ".join(f"scheduler.{k}={v}" for k, v in node.items() if not k.startswith("_"))
+            raise ConfigError(f"{values}: the learning rate turns {lr:.3g} at epoch {epoch}; it must stay >= 0")
 
 
 def try_network(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
-    """The network on two samples in training mode (on the run's device), after a check for empty layers."""
-    empty = next(((name, p) for name, p in module.net.named_parameters() if p.numel() == 0), None)
-    if empty is not None:
-        node = OmegaConf.to_container(cfg.model, resolve=True)
-        keys = [k for k, v in node.items() if not isinstance(v, bool) and 0 in (v if isinstance(v, list) else [v])]
-        where = ", ".join(f"model.{k}={node[k]!r}" for k in keys) or f"model ({node.get('_target_')})"
-        shape = list(empty[1].shape)
-        raise ConfigError(f"{where}: builds a layer without units ({empty[0]} of shape {shape}); sizes must be >= 1")
+    """The network on two samples in training mode, on the run's device; errors name the node that built the layer."""
     state = copy.deepcopy(module.state_dict())
     device = torch.device("cuda", local_rank()) if uses_gpu(cfg.trainer) else "cpu"
     try:
         with torch.no_grad():
             module.to(device).train().compute_loss([t.to(device) for t in batch])
     except Exception as e:
-        groups = ("norm", "neuron", "dropout", "encoder", "model")
-        error = config_error_in(cfg, groups, e)
+        error = runtime_error(cfg, e)
         raise error or ConfigError(f"the network fails on two training samples: {type(e).__name__}: {e}") from e
     finally:
         module.cpu().load_state_dict(state)
