@@ -38,7 +38,7 @@ BPTT_NEURON = [
     "neuron.decay_input=false",
     "neuron.v_reset=null",
     "neuron.detach_reset=true",
-    "neuron.surrogate=sigmoid",
+    "neuron.surrogate={_target_: sigmoid, alpha: 4.0}",
 ]
 OTTT_NEURON = ["neuron=ottt_lif", "learning=ottt"]
 

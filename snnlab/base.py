@@ -12,13 +12,18 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from snnlab.validate import InvalidArgument
+
 STEP_MODES = ("s", "m")
 
 
-def check_step_mode(owner: str, mode: str, supported: tuple[str, ...] = STEP_MODES, hint: str = "") -> None:
-    """Raise a clear error when ``owner`` cannot run in ``mode`` (``hint`` says why, or what to do instead)."""
+def check_step_mode(owner: str | None, mode: str, supported: tuple[str, ...] = STEP_MODES, hint: str = "") -> None:
+    """Raise a clear error when ``mode`` is no step mode (an :class:`~snnlab.validate.InvalidArgument` of
+    ``step_mode``), or ``owner`` cannot run in it (``hint`` says why, or what to do instead)."""
     if mode not in STEP_MODES:
-        raise ValueError(f"{owner}: unknown step_mode {mode!r}; valid: {STEP_MODES}")
+        raise InvalidArgument(
+            "step_mode", mode, "must be 'm' (whole [T, B, ...] sequences) or 's' (step by step)", owner
+        )
     if mode not in supported:
         raise ValueError(
             f"{owner} cannot run in step mode {mode!r}; supported: {supported}" + (f": {hint}" if hint else "")
@@ -37,7 +42,7 @@ class StepModule(nn.Module):
     Subclasses implement ``single_step_forward`` and/or ``multi_step_forward`` and list what they can run in
     ``step_modes``.  A subclass that feeds its plain ``torch.nn`` children correctly shaped inputs in every
     step mode (e.g. a wrapper around ``nn.BatchNorm2d``) sets ``wraps_torch_layers = True``, so
-    :func:`snnlab.functional.set_step_mode` accepts those children.
+    :func:`snnlab.functional.configure` accepts those children.
     """
 
     step_modes: ClassVar[tuple[str, ...]] = STEP_MODES

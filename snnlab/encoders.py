@@ -1,8 +1,9 @@
 """Encoders turn a static batch ``[B, ...]`` into a spike/current sequence ``[T, B, ...]``.
 
-Rate (Poisson) and latency coding read intensities in ``[0, 1]``.  A data module that normalises its images
-as ``(x - mean) / std`` hands ``mean`` and ``std`` to the encoder, which undoes the normalisation first, so a
-normalised CIFAR pixel spikes at the rate of its raw intensity.  Direct coding passes the input as it is.
+Rate (Poisson) and latency coding read intensities in ``[0, 1]``.  Every data module reports how it normalises
+its samples, ``(x - mean) / std``, in its ``mean`` and ``std`` (``None``: raw intensities in ``[0, 1]``); the run
+hands them to the encoder, which undoes the normalisation first, so a normalised CIFAR pixel (or a standardised
+digit) spikes at the rate of its raw intensity.  Direct coding passes the input as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from snnlab import registry
+from snnlab.validate import boolean, positive, positive_int
 
 Stats = float | Sequence[float] | None
 
@@ -28,11 +30,9 @@ class Encoder(nn.Module):
 
     def __init__(self, T: int, mean: Stats = None, std: Stats = None) -> None:
         super().__init__()
-        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-            raise ValueError(f"{type(self).__name__}: T must be a positive integer, got T={T!r}")
+        self.T = positive_int(T, "T", type(self).__name__)
         if (mean is None) != (std is None):
             raise ValueError(f"{type(self).__name__}: give both mean and std, or neither")
-        self.T = int(T)
         self.register_buffer("mean", None if mean is None else torch.tensor(mean, dtype=torch.float32), False)
         self.register_buffer("std", None if std is None else torch.tensor(std, dtype=torch.float32), False)
 
@@ -68,10 +68,8 @@ class PoissonEncoder(Encoder):
         self, T: int, signed: bool = False, rescale: float = 1.0, mean: Stats = None, std: Stats = None
     ) -> None:
         super().__init__(T, mean, std)
-        if not rescale > 0:
-            raise ValueError(f"PoissonEncoder: rescale must be > 0, got {rescale}")
-        self.signed = bool(signed)
-        self.rescale = float(rescale)
+        self.signed = boolean(signed, "signed", "PoissonEncoder")
+        self.rescale = positive(rescale, "rescale", "PoissonEncoder")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = x.abs() if self.signed else self.intensity(x)

@@ -1,10 +1,14 @@
-"""Whole-network helpers: reset state, set the step mode, set the neuron backend."""
+"""Whole-network helpers: reset state, and :func:`configure`, the one place that applies a run's step mode and
+neuron backend to a built network (its own layers and foreign ones, such as SpikingJelly's)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from torch import nn
 
-from snnlab.base import MemoryModule, StepModule
+from snnlab.base import StepModule, check_step_mode
+from snnlab.kernels import check_backend
 from snnlab.neurons.base import BaseNode
 
 # torch.nn layers that mis-handle a [T, B, ...] input (they would treat T as the batch).
@@ -21,30 +25,51 @@ _BREAK_IN_MULTI_STEP = (
 )
 
 
+def _resets(m: nn.Module) -> bool:
+    """Whether ``m`` is stateful: a method ``reset()`` (snnlab's and SpikingJelly's ``MemoryModule``, a user's)."""
+    return callable(getattr(type(m), "reset", None))
+
+
 def reset_net(net: nn.Module) -> None:
-    """Reset every stateful module in ``net``."""
+    """Reset every stateful module in ``net``: snnlab's and any foreign module with a ``reset()`` method."""
     for m in net.modules():
-        if isinstance(m, MemoryModule):
+        if _resets(m):
             m.reset()
 
 
-def set_step_mode(net: nn.Module, step_mode: str) -> None:
-    """Set ``step_mode`` on every step-mode module of ``net``.
+def configure(net: nn.Module, step_mode: str, backend: str) -> list[str]:
+    """Set the step mode of every step module and the backend of every neuron of ``net``: builders make layers in
+    the default step mode ``s`` and this applies the run's options once, after the network is built.
+
+    Foreign modules are configured through their attributes: ``step_mode`` is set on any module that has one and
+    ``backend`` on any stateful module (a foreign neuron) that has one.  Returns a note for each option it could not
+    apply (a foreign neuron without the attribute), naming the class and its layers; raises for a bad value.
+    """
+    return set_step_mode(net, step_mode) + set_backend(net, backend)
+
+
+def set_step_mode(net: nn.Module, step_mode: str) -> list[str]:
+    """Set ``step_mode`` on every module of ``net`` that has one; notes for the foreign neurons that have none.
 
     Raises on a plain ``torch.nn`` layer that would break in mode ``m`` (use its :mod:`snnlab.layers` twin
     or wrap it in :class:`~snnlab.layers.TimeFold`), and on a layer that cannot run in ``step_mode``.
     """
+    check_step_mode(None, step_mode)
+    missing: dict[str, list[str]] = defaultdict(list)
     for name, m in net.named_modules():
-        if isinstance(m, StepModule):
+        if isinstance(m, StepModule) or hasattr(m, "step_mode"):
             try:
                 m.step_mode = step_mode
             except ValueError as e:
-                raise ValueError(f"layer {name or 'net'!r}: {e}") from None
+                raise ValueError(f"step_mode={step_mode!r}: layer {name or 'net'!r}: {e}") from None
+        elif _resets(m):
+            missing[type(m).__name__].append(name or "net")
         elif step_mode == "m" and isinstance(m, _BREAK_IN_MULTI_STEP) and not _inside_wrapper(net, name):
             raise TypeError(
                 f"{name or 'net'} is a plain torch.nn.{type(m).__name__}, which cannot take [T, B, ...] input in "
                 f"step mode 'm'; use snnlab.layers.{type(m).__name__} or wrap it in snnlab.layers.TimeFold"
             )
+    return _notes("step_mode", step_mode, missing)
 
 
 def _inside_wrapper(net: nn.Module, name: str) -> bool:
@@ -53,8 +78,22 @@ def _inside_wrapper(net: nn.Module, name: str) -> bool:
     return any(getattr(net.get_submodule(".".join(parts[:i])), "wraps_torch_layers", False) for i in range(len(parts)))
 
 
-def set_backend(net: nn.Module, backend: str) -> None:
-    """Set the multi-step backend of every neuron in ``net`` (raises on an unknown backend)."""
-    for m in net.modules():
-        if isinstance(m, BaseNode):
+def set_backend(net: nn.Module, backend: str) -> list[str]:
+    """Set the multi-step backend of every neuron of ``net`` (raises on an unknown backend): snnlab's neurons, and
+    foreign stateful modules with a ``backend`` attribute; notes for the foreign neurons that have none."""
+    check_backend(backend)
+    missing: dict[str, list[str]] = defaultdict(list)
+    for name, m in net.named_modules():
+        if isinstance(m, BaseNode) or (not isinstance(m, StepModule) and _resets(m) and hasattr(m, "backend")):
             m.backend = backend
+        elif not isinstance(m, StepModule) and _resets(m):
+            missing[type(m).__name__].append(name or "net")
+    return _notes("backend", backend, missing)
+
+
+def _notes(option: str, value: str, missing: dict[str, list[str]]) -> list[str]:
+    """One note per foreign class that has no attribute ``option``, listing its layers."""
+    return [
+        f"{option}={value!r} not applied to {cls} (layers {', '.join(names)}): it has no {option} attribute"
+        for cls, names in missing.items()
+    ]

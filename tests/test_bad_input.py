@@ -12,40 +12,54 @@ from pathlib import Path
 
 import pytest
 import torch
+from _pytest.mark import ParameterSet
 from fake_datasets import forbid_network, write_mnist, write_shd
 from training_helpers import compose_run
 
-from snnlab.cli import check_root
 from snnlab.training.run.lifecycle import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2"]
 
+NO_GPU = pytest.mark.skipif(torch.cuda.is_available(), reason="trainer=gpu is refused only where no GPU is visible")
+MUST_BE_INT = r"must be an integer >= 1"
+
 # (overrides, regex the message must match from its start: key=value, then what is valid)
-CASES: list[tuple[list[str], str]] = [
-    # root keys (checked before the training stack is imported)
-    (["T=0"], r"T=0: must be a positive integer"),
-    (["T=-3"], r"T=-3: must be a positive integer"),
-    (["T=abc"], r"T='abc': must be a positive integer"),
-    (["seed=abc"], r"seed='abc': must be an integer, or null"),
-    (["seed=1.5"], r"seed=1.5: must be an integer"),
-    (["step_mode=x"], r"step_mode='x': must be 'm' .* or 's'"),
+CASES: list[tuple[list[str], str] | ParameterSet] = [
+    # root keys: each checked once, by what consumes it (T by the encoder, data or norm it is interpolated into)
+    (["T=0"], rf"T=0 \(as encoder.T\): {MUST_BE_INT}"),
+    (["T=-3"], rf"T=-3 \(as encoder.T\): {MUST_BE_INT}"),
+    (["T=abc"], rf"T='abc' \(as encoder.T\): {MUST_BE_INT}"),
+    (["T=0", "norm=tebn"], rf"T=0 \(as norm.T\): {MUST_BE_INT}"),
+    (["T=0", "data=nmnist"], rf"T=0 \(as data.T\): {MUST_BE_INT}"),
+    (["seed=abc"], r"seed='abc': must be an integer >= 0"),
+    (["seed=1.5"], r"seed=1.5: must be an integer >= 0"),
+    (["step_mode=x"], r"step_mode='x': must be 'm' \(whole \[T, B, \.\.\.\] sequences\) or 's' \(step by step\)$"),
+    (["backend=nope"], r"backend='nope': unknown neuron backend; valid: auto, cpu, cupy, torch"),
+    (["backend=cupy"], r"backend='cupy': runs on cuda tensors, but this run is on the cpu.*backend=auto"),
     (["ckpt_path=/nonexistent/last.ckpt"], r"ckpt_path='/nonexistent/last.ckpt': no such file"),
+    (["protocol=best"], r"protocol='best': valid: heldout \(.*\); paper \("),
     (["expected_data=5"], r"expected_data=5: must be \{input_shape: \[C, H, W\], num_classes: N\}, or null"),
     (
         ["expected_data={input_shape: [1, 28, 28], num_classes: 10}"],
         r"expected_data: train builds .*\[1, 28, 28\] .*\[1, 8, 8\]",
     ),
-    # data
-    (["data.batch_size=0"], r"data.batch_size=0: batch_size should be a positive integer"),
-    (["data.batch_size=abc"], r"data.batch_size='abc': batch_size should be a positive integer"),
-    (["data.num_workers=-1"], r"data.num_workers=-1: num_workers option should be non-negative"),
-    (["data.val_fraction=1.5"], r"data.val_fraction=1.5: val_fraction must be in \[0, 1\)"),
-    (["data.val_fraction=abc"], r"data.val_fraction='abc': '<=' not supported"),
-    (["data.test_size=0"], r"data.test_size=0: .*must be .*an int in the range \[1, inf\)"),
-    (["data.test_size=5000"], r"data.test_size=5000: .*smaller than the number of samples 1797"),
-    (["data.split_seed=-1"], r"data.split_seed=-1: .*must be an int in the range \[0, "),
-    (["data.normalize=abc"], r"data.normalize='abc': .*valid: \('unit', 'standard'\)"),
+    # data: the data module checks what it takes (construction needs no files)
+    (["data.batch_size=0"], rf"data.batch_size=0: {MUST_BE_INT}"),
+    (["data.batch_size=abc"], rf"data.batch_size='abc': {MUST_BE_INT}"),
+    (["data.num_workers=-1"], r"data.num_workers=-1: must be an integer >= 0"),
+    (["data.val_fraction=1.5"], r"data.val_fraction=1.5: must be in \[0, 1\)"),
+    (["data.val_fraction=abc"], r"data.val_fraction='abc': must be in \[0, 1\)"),
+    (["data.seed=-1"], r"data.seed=-1: must be an integer >= 0"),
+    (["data.seed=abc"], r"data.seed='abc': must be an integer >= 0"),
+    (["+data.pin_memory=abc"], r"data.pin_memory='abc': must be true or false"),
+    (["data.test_size=0"], rf"data.test_size=0: {MUST_BE_INT}"),
+    (["data.test_size=5000"], r"data.test_size=5000: must be below the number of samples, 1797"),
+    (["data.split_seed=-1"], r"data.split_seed=-1: must be an integer >= 0"),
+    (["data.normalize=abc"], r"data.normalize='abc': valid: unit, standard"),
+    (["data=mnist5k", "data.resize=[0,5]"], r"data.resize=\[0, 5\]: must be a list of integers >= 1"),
+    (["data=mnist5k", "data.resize=[32]"], r"data.resize=\[32\]: must be \[H, W\], two integers >= 1"),
+    (["data=mnist5k", "data.channels=0"], rf"data.channels=0: {MUST_BE_INT}"),
     (
         ["+data.size=48"],
         r"data.size=48: Digits takes no such argument \(it takes: .*batch_size.*\); drop the key with ~data.size$",
@@ -54,72 +68,139 @@ CASES: list[tuple[list[str], str]] = [
         ["+data.size=null"],
         r"data.size=None: Digits takes no such argument .*; remove size from the config file that sets it$",
     ),
+    (["data._target_=coco"], r"data._target_='coco': unknown data 'coco'; valid: cifar10, "),
+    (["data=nmnist", "data.T=0"], rf"data.T=0: {MUST_BE_INT}"),
+    (["data=nmnist", "data.split_by=count"], r"data.split_by='count': valid: time, number"),
+    (["data=nmnist", "data.time_window=-5"], r"data.time_window=-5: must be a real number > 0"),
+    (
+        ["data=nmnist", "data.split_by=number", "data.time_window=1000"],
+        r"data.time_window=1000: sets frame durations: it needs split_by=time",
+    ),
+    (["data=nmnist", "data.size=0"], rf"data.size=0: {MUST_BE_INT}"),
+    (["data=nmnist", "data.size=[1,2,3]"], r"data.size=\[1, 2, 3\]: must be one integer or 2 integers >= 1"),
+    (["data=nmnist", "data.denoise_filter_time=0"], r"data.denoise_filter_time=0: must be a real number > 0"),
+    (["data=nmnist", "data.T_train=9"], r"data.T_train=9: must be an integer in \[1, T=2\]"),
+    (["data=nmnist", "data.cache=abc"], r"data.cache='abc': must be true or false"),
+    (["data=shd", "data.channels=0"], rf"data.channels=0: {MUST_BE_INT}"),
+    (["data=shd", "+data.augment=true"], r"data.augment=True: shifts and flips 2-D frames; SHDDataModule has 1-D"),
+    (["data=cifar10", "data.cutout=-1"], r"data.cutout=-1: must be an integer >= 0"),
+    (["data=cifar10", "data.download=abc"], r"data.download='abc': must be true or false"),
+    (["data=cifar10", "data.std=[0.2]"], r"data.std=\[0.2\]: must be 3 numbers, one per channel"),
+    (["data=cifar10", "data.erase={p: 2.0}"], r"data.erase=\{'p': 2.0\}: RandomErase: p=2.0: must be in \[0, 1\]"),
+    (["data=mnist", "data.affine={rotate: 30}"], r"data.affine=\{'rotate': 30\}: .*RandomAffine takes degrees"),
     # model
-    (["model.hidden=0"], r"model.hidden=0: builds a layer without units .*sizes must be >= 1"),
-    (["model.hidden=-1"], r"model.hidden=-1: .*negative dimension"),
-    (["model.channels=[4,0]"], r"model.channels=\[4, 0\]: builds a layer without units"),
-    (["model=mlp", "model.hidden=[0]"], r"model.hidden=\[0\]: builds a layer without units"),
-    (["model=vgg", "model.depth=7"], r"model.depth=7: vgg: unknown depth 7; valid: \[9, 11, 13, 16\]"),
-    (["model=resnet19", "model.hidden=abc"], r"model.hidden='abc': "),
+    (["model.hidden=0"], rf"model.hidden=0: {MUST_BE_INT}"),
+    (["model.hidden=[0]"], rf"model.hidden=\[0\]: {MUST_BE_INT}"),
+    (["model.hidden=[-3]"], rf"model.hidden=\[-3\]: {MUST_BE_INT}"),
+    (["model.channels=[4,0]"], r"model.channels=\[4, 0\]: must be a list of integers >= 1"),
+    (["model=mlp", "model.hidden=0"], r"model.hidden=0: must be a list of integers >= 1"),
+    (["model=mlp", "model.hidden=[0]"], r"model.hidden=\[0\]: must be a list of integers >= 1"),
+    (["model=vgg", "model.depth=7"], r"model.depth=7: valid: 9, 11, 13, 16"),
+    (["model=vgg", "model.depth=9", "model.width_mult=0"], r"model.width_mult=0: must be a real number > 0"),
+    (["model=vgg", "model.depth=9", "model.hidden=-4"], r"model.hidden=-4: must be "),
+    (["model=resnet19", "model.hidden=abc"], r"model.hidden='abc': must be "),
     (["model._target_=alexnet"], r"model._target_='alexnet': unknown model 'alexnet'; valid: .*cnn"),
     # neuron
-    (["neuron.v_threshold=abc"], r"neuron.v_threshold='abc': LIF: v_threshold must be a real number"),
-    (["neuron.tau=0.5"], r"neuron.tau=0.5: LIF: tau must be > 1"),
-    (["neuron.v_reset=abc"], r"neuron.v_reset='abc': LIF: v_reset must be a real number"),
-    (["neuron=if", "neuron.v_threshold=-1"], r"neuron.v_threshold=-1, neuron.v_reset=0.0: .*must be below"),
-    (["neuron=plif", "neuron.init_tau=0.5"], r"neuron.init_tau=0.5: PLIF: init_tau must be > 1"),
-    (["neuron=rif", "neuron.init_w=abc"], r"neuron.init_w='abc': could not convert string to float"),
-    (["neuron.surrogate=erf"], r"neuron.surrogate='erf': unknown surrogate 'erf'; valid: atan"),
-    # norm
-    (["norm.eps=-1"], r"norm.eps=-1: batch_norm eps must be positive"),
-    (["norm=tdbn", "norm.alpha=abc"], r"norm.alpha='abc': could not convert string to float"),
-    (["norm=neunorm", "norm.k=2"], r"norm.k=2: NeuNorm: k must be in \[0, 1\)"),
-    (["norm=bntt", "norm.eps=abc"], r"norm.eps='abc': "),
+    (["neuron.v_threshold=abc"], r"neuron.v_threshold='abc': must be a real number"),
+    (["neuron.tau=0.5"], r"neuron.tau=0.5: must be a real number > 1"),
+    (["neuron.tau=abc"], r"neuron.tau='abc': must be a real number > 1"),
+    (["neuron.v_reset=abc"], r"neuron.v_reset='abc': must be a real number"),
+    (["neuron.detach_reset=abc"], r"neuron.detach_reset='abc': must be true or false"),
+    (["neuron.decay_input=abc"], r"neuron.decay_input='abc': must be true or false"),
+    (["neuron=if", "neuron.v_threshold=-1"], r"neuron.v_reset=0.0: must be below v_threshold"),
+    (["neuron=plif", "neuron.init_tau=0.5"], r"neuron.init_tau=0.5: must be a real number > 1"),
+    (["neuron=rif", "neuron.init_w=abc"], r"neuron.init_w='abc': must be a real number"),
+    (["neuron._target_=izhikevich"], r"neuron._target_='izhikevich': unknown neuron 'izhikevich'; valid: if, lif"),
+    (["neuron.surrogate._target_=erf"], r"neuron.surrogate._target_='erf': unknown surrogate 'erf'; valid: atan"),
+    (["neuron.surrogate.alpha=-1"], r"neuron.surrogate.alpha=-1: must be a real number > 0"),
+    (["neuron.surrogate=atan"], r"neuron.surrogate='atan': .*neuron.surrogate=\{_target_: atan"),
+    # norm: the layers check the values the norm factory passes them
+    (["norm.eps=-1"], r"norm.eps=-1: must be a real number > 0"),
+    (["norm.eps=abc"], r"norm.eps='abc': must be a real number > 0"),
+    (["norm.momentum=2"], r"norm.momentum=2: must be in \[0, 1\]"),
+    (["norm=tdbn", "norm.alpha=abc"], r"norm.alpha='abc': must be a real number > 0"),
+    (["norm=tdbn", "norm.alpha=0"], r"norm.alpha=0: must be a real number > 0"),
+    (["norm=tdbn", "norm.v_th=abc"], r"norm.v_th='abc': must be a real number"),
+    (["norm=neunorm", "norm.k=2"], r"norm.k=2: must be in \[0, 1\)"),
+    (["norm=bntt", "norm.eps=abc"], r"norm.eps='abc': must be a real number > 0"),
+    (["norm=bntt", "norm.momentum=-1"], r"norm.momentum=-1: must be in \[0, 1\]"),
+    (["norm=bntt", "norm.T=0"], rf"norm.T=0: {MUST_BE_INT}"),
     (["norm=bntt", "norm.T=3"], r"norm.T=3: BatchNormThroughTime2d was built for T=3 .* T=2"),
-    (["norm=tdbn", "step_mode=s"], r"layer '.+': ThresholdDependentBatchNorm2d cannot run in step mode 's'; supported"),
-    # dropout, encoder, classifier
-    (["dropout=dropout", "dropout.p=1.5"], r"dropout.p=1.5: .*p must be in \[0, 1\)"),
-    (["dropout=dropout", "dropout.p=abc"], r"dropout.p='abc': "),
-    (["dropout=dropconnect", "dropout.samples_num=0"], r"dropout.samples_num=0: .*samples_num must be >= 1"),
-    (["encoder=poisson", "encoder.T=0"], r"encoder.T=0: PoissonEncoder: T must be a positive integer"),
-    (["classifier.readout=voting", "classifier.votes=0"], r"classifier.votes=0: .*must be a positive integer"),
-    (["classifier.loss=hinge"], r"unknown loss 'hinge'; valid: ce, mse"),
+    (["norm=tebn", "norm.T=abc"], rf"norm.T='abc': {MUST_BE_INT}"),
+    (["norm=tdbn", "step_mode=s"], r"step_mode='s': layer '.+': ThresholdDependentBatchNorm2d cannot run in step"),
+    (["norm._target_=layernorm"], r"norm._target_='layernorm': unknown norm 'layernorm'; valid: bn, "),
+    # dropout
+    (["dropout=dropout", "dropout.p=1.5"], r"dropout.p=1.5: must be in \[0, 1\)"),
+    (["dropout=dropout", "dropout.p=-0.1"], r"dropout.p=-0.1: must be in \[0, 1\)"),
+    (["dropout=dropout", "dropout.p=abc"], r"dropout.p='abc': must be in \[0, 1\)"),
+    (["dropout=dropconnect", "dropout.p=1.0"], r"dropout.p=1.0: must be in \[0, 1\)"),
+    (["dropout=dropconnect", "dropout.samples_num=0"], rf"dropout.samples_num=0: {MUST_BE_INT}"),
+    (["dropout=dropconnect", "dropout.invariant=abc"], r"dropout.invariant='abc': must be true or false"),
+    (["dropout._target_=zoneout"], r"dropout._target_='zoneout': unknown dropout 'zoneout'; valid: "),
+    # encoder
+    (["encoder=poisson", "encoder.T=0"], rf"encoder.T=0: {MUST_BE_INT}"),
+    (["encoder=latency", "encoder.T=abc"], rf"encoder.T='abc': {MUST_BE_INT}"),
+    (["encoder=poisson", "encoder.rescale=0"], r"encoder.rescale=0: must be a real number > 0"),
+    (["encoder=poisson", "encoder.signed=abc"], r"encoder.signed='abc': must be true or false"),
+    (["encoder._target_=delta"], r"encoder._target_='delta': unknown encoder 'delta'; valid: direct, latency"),
+    # classifier
+    (["++classifier.readout={_target_: voting, votes: 0}"], r"classifier.readout.votes=0: must be an integer >= 1"),
+    (["classifier.loss._target_=hinge"], r"classifier.loss._target_='hinge': unknown loss 'hinge'; valid: ce, mse"),
+    (["++classifier.loss={_target_: tet, lamb: 2}"], r"classifier.loss.lamb=2: must be in \[0, 1\]"),
+    (["classifier.loss=mse"], r"classifier.loss='mse': a loss is a _target_ node now: classifier.loss=\{_target_: mse"),
+    (
+        ["classifier.loss=tet", "+classifier.loss_kwargs={lamb: 0.05}"],
+        r"classifier.loss='tet': .*classifier.loss=\{_target_: tet, lamb: 0.05\}",
+    ),
+    (["+classifier.loss_kwargs={phi: 2}"], r"classifier.loss_kwargs=.*its node: classifier.loss=\{_target_: ce, phi"),
+    (
+        ["classifier.readout=voting", "+classifier.votes=5"],
+        r"classifier.readout='voting': .*classifier.readout=\{_target_: voting, votes: 5\}",
+    ),
+    (["+classifier.votes=5"], r"classifier.votes=5: .*readout: classifier.readout=\{_target_: voting, votes: 5\}"),
     # optimizer and schedule
-    (["optim.lr=-1"], r"optim.lr=-1: Invalid learning rate: -1"),
-    (["optim.lr=abc"], r"optim.lr='abc': "),
+    (["optim.lr=-1"], r"optim \(torch.optim.Adam\): Invalid learning rate: -1"),
+    (["optim.lr=abc"], r"optim \(torch.optim.Adam\): "),
     (["+optim.betas2=0.9"], r"optim.betas2=0.9: Adam takes no such argument \(it takes: params, lr, betas, "),
-    (["optim.weight_decay=-1"], r"optim.weight_decay=-1: Invalid weight_decay value"),
-    (["optim=sgd", "optim.momentum=-1"], r"optim.momentum=-1: Invalid momentum value"),
-    (["scheduler=step", "scheduler.step_size=0"], r"scheduler.step_size=0: ZeroDivisionError.* must not be 0"),
-    (["scheduler.T_max=0"], r"scheduler.T_max=0: ZeroDivisionError"),
-    (["scheduler.eta_min=-1"], r"scheduler.eta_min=-1: the learning rate turns -.* it must stay >= 0"),
-    (["scheduler=step", "scheduler.step_size=1", "scheduler.gamma=-1"], r"scheduler.gamma=-1: the learning rate"),
-    # trainer, callbacks, backend
-    (["trainer.max_epochs=0"], r"trainer.max_epochs=0: must be a positive integer"),
-    (["trainer.max_epochs=abc"], r"trainer.max_epochs='abc': must be a positive integer"),
-    (["trainer.devices=0"], r"(trainer.accelerator='cpu', )?trainer.devices=0: .*not a valid input"),
-    (["trainer.precision=abc"], r"trainer.precision='abc': Precision 'abc' is invalid. Allowed"),
+    (["optim.weight_decay=-1"], r"optim \(torch.optim.Adam\): Invalid weight_decay value"),
+    (["optim=sgd", "optim.momentum=-1"], r"optim \(torch.optim.SGD\): Invalid momentum value"),
+    (["optim._target_=torch.optim.Nope"], r"optim._target_='torch.optim.Nope': "),
+    (["scheduler=step", "scheduler.step_size=0"], r"scheduler \(.*StepLR\): .*division by zero"),
+    (["scheduler.T_max=0"], r"scheduler \(.*CosineAnnealingLR\): .*division by zero"),
+    (
+        ["scheduler.eta_min=-1"],
+        r"scheduler.T_max=.*scheduler.eta_min=-1.*: the learning rate turns -.* it must stay >= 0",
+    ),
+    (["scheduler._target_=torch.optim.lr_scheduler.Nope"], r"scheduler._target_='torch.optim.lr_scheduler.Nope': "),
+    # trainer, callbacks, logger, learning
+    (["trainer.max_epochs=0"], rf"trainer.max_epochs=0: {MUST_BE_INT}"),
+    (["trainer.max_epochs=abc"], rf"trainer.max_epochs='abc': {MUST_BE_INT}"),
+    pytest.param(
+        ["trainer=gpu"],
+        r"trainer.accelerator='gpu': trainer=gpu needs a CUDA device and none was found",
+        marks=NO_GPU,
+        id="trainer=gpu",
+    ),
+    (["trainer.devices=0"], r"trainer \(lightning.Trainer\): .*not a valid input"),
+    (["trainer.precision=abc"], r"trainer \(lightning.Trainer\): Precision 'abc' is invalid. Allowed"),
     (["trainer=ddp", "trainer.sync_batchnorm=true"], r"trainer.sync_batchnorm=true: .*only on GPUs.*=auto"),
-    (["callbacks.best.save_top_k=-2"], r"callbacks.best.save_top_k=-2: .*Must be >= -1"),
-    (["callbacks.best.save_top_k=abc"], r"callbacks.best.save_top_k='abc': "),
-    (["backend=cupy"], r"backend='cupy': runs on cuda tensors, but this run is on the cpu.*backend=auto"),
-    (["backend=numba"], r"backend='numba': unknown neuron backend; valid: auto, .*torch"),
+    (["trainer._target_=lightning.Nope"], r"trainer._target_='lightning.Nope': "),
+    (["callbacks.best.save_top_k=-2"], r"callbacks.best \(.*ModelCheckpoint\): .*Must be >= -1"),
+    (["callbacks.best._target_=lightning.Nope"], r"callbacks.best._target_='lightning.Nope': "),
+    (["logger.csv._target_=lightning.Nope"], r"logger.csv._target_='lightning.Nope': "),
+    (["learning._target_=hebbian"], r"learning._target_='hebbian': unknown learning 'hebbian'; valid: bptt, ottt"),
 ]
 
 
 def check_run(output_dir: Path, overrides: list[str]) -> None:
-    """What ``python train.py`` does before training: the root check, then building and trying everything."""
-    cfg = compose_run(output_dir, [*TINY, *overrides])
-    check_root(cfg)
-    prepare(cfg)
+    """What ``python train.py`` does before training: build and try everything."""
+    prepare(compose_run(output_dir, [*TINY, *overrides]))
 
 
 @pytest.mark.parametrize(("overrides", "message"), CASES, ids=lambda c: " ".join(c) if isinstance(c, list) else "")
 def test_bad_value_is_named_before_anything_is_written(tmp_path: Path, overrides: list[str], message: str) -> None:
-    start = time.perf_counter()
     with pytest.raises(ValueError) as error:
         check_run(tmp_path, overrides)
-    assert time.perf_counter() - start < 5.0
     assert re.match(message, str(error.value)), str(error.value)
     assert not any(tmp_path.iterdir())
 
@@ -167,6 +248,7 @@ def cli(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.CompletedPro
     return result, time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_command_line_errors_are_one_message_and_leave_nothing(tmp_path: Path) -> None:
     train = str(ROOT / "train.py")
     root_error, t_root = cli([train, "T=0"], tmp_path)
@@ -182,6 +264,7 @@ def test_command_line_errors_are_one_message_and_leave_nothing(tmp_path: Path) -
     assert not (tmp_path / "outputs").exists()
 
 
+@pytest.mark.slow
 def test_eval_on_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     result, _ = cli([str(ROOT / "eval.py"), str(tmp_path)], tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr

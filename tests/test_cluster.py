@@ -14,6 +14,7 @@ from training_helpers import FAST, TINY_CNN
 
 from snnlab.conf import CONFIG_DIR
 
+pytestmark = pytest.mark.slow  # submitit sweeps and Optuna workers in subprocesses (make test-fast skips them)
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [*FAST, *TINY_CNN, "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "+trainer.limit_val_batches=2"]
 TINY += ["+trainer.limit_test_batches=2"]

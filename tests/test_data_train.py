@@ -26,6 +26,7 @@ from snnlab.conf import CONFIG_DIR
 from snnlab.training import run_training
 from snnlab.training.run.lifecycle import prepare
 
+pytestmark = pytest.mark.slow  # end-to-end training runs on every data set (make test-fast skips them)
 ROOT = Path(__file__).resolve().parents[1]
 ONE_EPOCH = ["trainer.max_epochs=1", "trainer.accelerator=cpu", "data.num_workers=0", "data.batch_size=8", "T=2"]
 

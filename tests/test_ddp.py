@@ -13,6 +13,7 @@ from training_helpers import FAST, compose_run
 
 from snnlab.training.run.preflight import sync_batchnorm
 
+pytestmark = pytest.mark.slow  # multi-process DDP runs (make test-fast skips them)
 ROOT = Path(__file__).resolve().parents[1]
 # An MLP without norm layers (per-process batch statistics would differ from one process's) that learns a bit.
 RUN = [*FAST, "model=mlp", "model.hidden=[64]", "norm=none", "optim.lr=0.01", "trainer=ddp", "trainer.accelerator=cpu"]

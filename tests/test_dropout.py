@@ -61,9 +61,9 @@ def test_dropout_identity_in_eval_and_p_validation():
         assert torch.equal(layer(x.unsqueeze(-1)), x.unsqueeze(-1))
     assert torch.equal(Dropout(0.0, step_mode="m")(x), x)
     for bad in (1.0, -0.1, 1.5):
-        with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"p=.*: must be in \[0, 1\)"):
             Dropout(bad)
-        with pytest.raises(ValueError, match=r"p must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"p=.*: must be in \[0, 1\)"):
             Dropout2d(bad)
 
 

@@ -33,7 +33,7 @@ LIF_AS_OTTT = [
     "neuron.decay_input=false",
     "neuron.v_reset=null",
     "neuron.detach_reset=true",
-    "neuron.surrogate=sigmoid",
+    "neuron.surrogate={_target_: sigmoid, alpha: 4.0}",
 ]
 
 
@@ -309,7 +309,12 @@ def test_ottt_mnist5k_style_run_learns(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [["classifier.loss=mse", "classifier.spiking_head=true"], ["classifier.loss=tet"], ["dropout=dropout"]]
+    "options",
+    [
+        ["classifier.loss={_target_: mse}", "classifier.spiking_head=true"],
+        ["classifier.loss={_target_: tet}"],
+        ["dropout=dropout"],
+    ],
 )
 def test_spiking_head_per_step_loss_and_dropout_run_online(tmp_path: Path, options: list[str]) -> None:
     """A spiking head ends the network in a [spike, trace] pair; a per-step loss (TET) gets one step at a time."""

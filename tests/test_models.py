@@ -7,8 +7,9 @@ import torch
 
 from snnlab import registry
 from snnlab.functional import reset_net, set_step_mode
-from snnlab.models import BNTT, DropConnect, SpikingDropout, TdBN, create_model, list_models
+from snnlab.models import BNTT, AvgPool, DropConnect, MaxPool, SpikingDropout, TdBN, create_model, list_models
 from snnlab.models.blocks import SEWBlock
+from snnlab.validate import InvalidArgument
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (2, 48, 48), (2, 34, 34)]
 SMALL = {
@@ -25,6 +26,7 @@ SMALL = {
     "ottt_vgg": {"width_mult": 1 / 16},  # scaled-WS convs, no norm by default (OTTT's normaliser-free VGG)
 }
 MODELS = list_models()  # the sweeps take every registered family, so a new one cannot be left out
+NO_DROPOUT = {"sew_resnet", "sew_dvs", "vggsnn"}  # no hidden FC layer and no dropout position: they refuse dropout
 
 
 def small(name: str) -> dict:
@@ -69,7 +71,7 @@ def test_every_model_with_every_norm(name: str, norm: str) -> None:
         input_shape=(2, 16, 16),
         num_classes=10,
         norm=registry.build("norm", norm, **({"T": 3} if norm in ("tebn", "bntt") else {})),
-        dropout=SpikingDropout(p=0.2),
+        dropout=None if name in NO_DROPOUT else SpikingDropout(p=0.2),
         **small(name),
     )
     assert net(torch.rand(3, 2, 2, 16, 16)).shape == (3, 2, 10)
@@ -84,7 +86,7 @@ def test_step_modes_agree(neuron: str) -> None:
         "cnn",
         input_shape=(1, 8, 8),
         num_classes=10,
-        make_neuron=lambda: registry.build("neuron", neuron, step_mode="m"),
+        make_neuron=lambda: registry.build("neuron", neuron),
         norm=BNTT(T=3),
         dropout=DropConnect(p=0.3),
     ).eval()
@@ -305,6 +307,7 @@ def test_resnet19_matches_the_reference_layer_lists(stem: int) -> None:
 
 def test_bntt_without_bias_has_no_shift() -> None:
     layer = BNTT(T=3, bias=False).pre(4)
+    layer.step_mode = "m"  # factories make layers in the default step mode "s"
     assert all(b.bias is None and b.weight is not None for b in layer.bns)
     x = torch.randn(3, 5, 4, 2, 2) + 3.0
     y = layer(x)
@@ -323,19 +326,24 @@ def test_sew_connect_functions(connect: str, expected: list[float]) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return a
 
-    assert SEWBlock(Residual(), connect)(s).flatten().tolist() == expected
-    with pytest.raises(ValueError, match="unknown SEW connect function 'OR'; valid: ADD, AND, IAND"):
-        SEWBlock(torch.nn.Identity(), "OR")
+    assert SEWBlock(Residual(), registry.build("connect", connect))(s).flatten().tolist() == expected
+    with pytest.raises(
+        InvalidArgument, match=r"connect='ADD': must be a registered connect: a node \{_target_: NAME\}.*ADD, AND, IAND"
+    ):
+        SEWBlock(torch.nn.Identity(), "ADD")  # the name alone, not the built component
 
 
 def test_pooling_floor_and_kind() -> None:
     floor = create_model("plif_net", input_shape=(2, 34, 34), num_classes=10, channels=4, hidden=None)
-    ceil = create_model("plif_net", input_shape=(2, 34, 34), num_classes=10, channels=4, hidden=None, ceil_mode=True)
+    ceil_pool = MaxPool(ceil_mode=True)
+    ceil = create_model("plif_net", input_shape=(2, 34, 34), num_classes=10, channels=4, hidden=None, pool=ceil_pool)
     fc_in = [next(m for m in n.modules() if isinstance(m, torch.nn.Linear)).in_features for n in (floor, ceil)]
     assert fc_in == [4 * 8 * 8, 4 * 9 * 9]  # 34 -> 17 -> 8, or 9 with ceil_mode
-    avg = create_model("plif_net", input_shape=(1, 8, 8), num_classes=10, channels=4, pool="avg")
+    avg = create_model("plif_net", input_shape=(1, 8, 8), num_classes=10, channels=4, pool=AvgPool(ceil_mode=False))
     assert sum(isinstance(m, torch.nn.AvgPool2d) for m in avg.modules()) == 2
-    with pytest.raises(ValueError, match="unknown pooling 'min'"):
+    with pytest.raises(
+        InvalidArgument, match=r"pool='min': must be a registered pool: a node \{_target_: NAME\}, NAME one of avg, max"
+    ):
         create_model("plif_net", input_shape=(1, 8, 8), num_classes=10, pool="min")
 
 
@@ -345,5 +353,5 @@ def test_weight_init_schemes() -> None:
     first = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d))
     bound = 2.0 * (6.0 / (first.in_channels * 9 + first.out_channels * 9)) ** 0.5  # Xavier uniform, gain 2
     assert bound * 0.9 < first.weight.abs().max() <= bound
-    with pytest.raises(ValueError, match="unknown init 'orthogonal'"):
+    with pytest.raises(InvalidArgument, match=r"init='orthogonal': must be a registered init: a node \{_target_"):
         create_model("vggsnn", input_shape=(2, 48, 48), num_classes=10, init="orthogonal")

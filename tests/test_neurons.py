@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from snnlab import functional
+from snnlab.math.surrogate import ATan
 from snnlab.neurons import IF, LIF, PLIF, RIF
 
 T, SHAPE = 6, (3, 7)
@@ -172,7 +173,7 @@ def test_store_v_seq_and_multi_step_rank_check():
         (lambda: IF(v_reset=1.0, v_threshold=1.0), r"v_reset \(1.0\) must be below v_threshold"),
         (lambda: IF(step_mode="x"), r"unknown step_mode 'x'"),
         (lambda: IF(backend="triton"), r"unknown backend 'triton'; valid"),
-        (lambda: IF(surrogate="erf"), r"unknown surrogate 'erf'"),
+        (lambda: IF(surrogate="atan"), r"surrogate='atan': a surrogate is a Surrogate object, e.g. surrogate=ATan"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(build, match):
@@ -182,7 +183,7 @@ def test_bad_arguments_raise_clear_errors(build, match):
 
 def test_surrogate_choice_changes_gradient_only():
     x = torch.full((1,), 0.5, requires_grad=True)
-    IF(surrogate={"name": "atan", "alpha": 2.0})(x).backward()
+    IF(surrogate=ATan(alpha=2.0))(x).backward()
     assert x.grad.item() == pytest.approx(1.0 / (1 + (math.pi / 2 * 2.0 * -0.5) ** 2))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds and installs the wheel, runs it in subprocesses (make test-fast skips them)
 REPO = Path(__file__).resolve().parents[1]
 
 USER_MODEL = '''

@@ -105,6 +105,7 @@ def test_recipe_cites_its_result_and_comments_every_setting(name: str, tmp_path:
     assert cfg.expected_data == {"input_shape": list(shape), "num_classes": num_classes}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RECIPES) + DEMOS)
 def test_recipe_trains_one_batch(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     forbid_network(monkeypatch)
@@ -140,13 +141,12 @@ def test_tet_loss_by_hand() -> None:
     scores = torch.tensor([[[2.0, 0.0]], [[0.0, 1.0]]])  # [T=2, B=1, C=2], target class 0
     ce = [math.log(1 + math.exp(-2.0)), math.log(1 + math.exp(1.0))]
     mse = ((2 - 1) ** 2 + (0 - 1) ** 2 + (0 - 1) ** 2 + (1 - 1) ** 2) / 4
-    tet = registry.get("loss", "tet")
-    assert tet.per_step
-    got = tet(scores, torch.tensor([0]), lamb=0.25, phi=1.0)
+    tet, mean = registry.get("loss", "tet"), registry.build("readout", "mean")
+    got = tet(lamb=0.25, phi=1.0)(scores, torch.tensor([0]), mean)
     assert got.item() == pytest.approx(0.75 * sum(ce) / 2 + 0.25 * mse)
-    assert tet(scores, torch.tensor([0])).item() == pytest.approx((1 - 1e-3) * sum(ce) / 2 + 1e-3 * mse)
-    with pytest.raises(ValueError, match=r"per-step scores \[T, B, C\]"):
-        tet(scores[0], torch.tensor([0]))
+    assert tet()(scores, torch.tensor([0]), mean).item() == pytest.approx((1 - 1e-3) * sum(ce) / 2 + 1e-3 * mse)
+    with pytest.raises(ValueError, match=r"tet: lamb=1.5: must be in \[0, 1\]"):
+        tet(lamb=1.5)
 
 
 def test_multistep_milestones_are_fractions_of_the_run() -> None:

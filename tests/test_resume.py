@@ -20,6 +20,7 @@ from training_helpers import FAST, compose_run
 
 from snnlab.training import run_training
 
+pytestmark = pytest.mark.slow  # whole runs, killed and resumed in subprocesses (make test-fast skips them)
 ROOT = Path(__file__).resolve().parents[1]
 # A small MLP that learns within these 18 steps (so equal results mean an equal run), 6 steps per epoch.
 RUN = ["model=mlp", "model.hidden=[32]", "optim.lr=0.01", "trainer.max_epochs=3", "+trainer.limit_train_batches=6"]

@@ -134,5 +134,5 @@ def test_set_backend_validates_names():
 
 
 def test_unknown_or_unsupported_step_mode():
-    with pytest.raises(ValueError, match=r"Linear: unknown step_mode 'multi'"):
+    with pytest.raises(ValueError, match=r"Linear: step_mode='multi': must be 'm' .* or 's'"):
         layers.Linear(2, 2, step_mode="multi")

@@ -82,10 +82,10 @@ def test_T_is_set_once_at_the_root(tmp_path: Path) -> None:
         (["dropout._target_=zoneout"], r"unknown dropout 'zoneout'; valid: dropconnect, dropout, none"),
         (["encoder._target_=delta"], r"unknown encoder 'delta'; valid: direct, latency, poisson"),
         (["data._target_=coco"], r"unknown data 'coco'; valid: cifar10, .*imagenet, .*mnist5k"),
-        (["neuron.surrogate=erf"], r"unknown surrogate 'erf'; valid: atan, "),
-        (["classifier.loss=hinge"], r"unknown loss 'hinge'; valid: ce, mse"),
-        (["classifier.readout=max"], r"unknown readout 'max'; valid: mean, voting"),
-        (["classifier.readout=voting", "classifier.votes=0"], r"classifier.votes must be a positive integer, got 0"),
+        (["neuron.surrogate._target_=erf"], r"unknown surrogate 'erf'; valid: atan, "),
+        (["classifier.loss._target_=hinge"], r"unknown loss 'hinge'; valid: ce, mse, tet"),
+        (["classifier.readout._target_=max"], r"unknown readout 'max'; valid: mean, voting"),
+        (["++classifier.readout={_target_: voting, votes: 0}"], r"classifier.readout.votes=0: must be an integer"),
     ],
 )
 def test_bad_values_fail_before_anything_is_written(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -109,7 +109,11 @@ def test_unknown_group_option_lists_choices(tmp_path: Path, group: str) -> None:
 
 @pytest.mark.parametrize("encoder", ["direct", "poisson", "latency"])
 @pytest.mark.parametrize(
-    "options", [["classifier.readout=voting"], ["classifier.loss=mse", "classifier.spiking_head=true"]]
+    "options",
+    [
+        ["++classifier.readout={_target_: voting, votes: 3}"],
+        ["classifier.loss={_target_: mse}", "classifier.spiking_head=true"],
+    ],
 )
 def test_encoders_readouts_losses_run(tmp_path: Path, encoder: str, options: list[str]) -> None:
     acc = run_training(

@@ -42,7 +42,7 @@ def test_latency_one_spike_brighter_first() -> None:
 def test_unknown_and_bad_t() -> None:
     with pytest.raises(ValueError, match=r"unknown encoder 'rank'; valid: direct, latency, poisson"):
         create_encoder("rank", 4)
-    with pytest.raises(ValueError, match="T must be a positive integer"):
+    with pytest.raises(ValueError, match=r"DirectEncoder: T=0: must be an integer >= 1"):
         create_encoder("direct", 0)
 
 

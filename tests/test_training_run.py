@@ -65,6 +65,7 @@ def test_model_table_has_no_empty_flops_column(monkeypatch: pytest.MonkeyPatch) 
     assert "Sequential" in out.getvalue() and "FLOPs" not in out.getvalue()
 
 
+@pytest.mark.slow
 def test_multirun_and_collect_results(tmp_path: Path) -> None:
     sweep = tmp_path / "multi"
     overrides = [o for o in FAST if not o.startswith("+trainer.enable")] + TINY_CNN + ONE_EPOCH

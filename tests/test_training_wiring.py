@@ -17,24 +17,23 @@ from snnlab.training import build, run_training
 
 
 def test_tet_trains_end_to_end(tmp_path: Path) -> None:
-    overrides = ["classifier.loss=tet", "classifier.loss_kwargs={lamb: 0.05, phi: 1.0}", "debug=fdr"]
+    overrides = ["++classifier.loss={_target_: tet, lamb: 0.05, phi: 1.0}", "debug=fdr"]
     loss = run_training(compose_run(tmp_path, [*overrides, "optimized_metric=train/loss"]))
     assert loss > 0
 
 
 def test_a_per_step_loss_gets_each_steps_scores(tmp_path: Path) -> None:
-    _, module = build(compose_run(tmp_path, ["classifier.loss=tet", "classifier.readout=voting", "T=3"]))
+    overrides = ["classifier.loss={_target_: tet}", "classifier.readout={_target_: voting}", "T=3"]
+    _, module = build(compose_run(tmp_path, overrides))
+    assert module.net(torch.rand(3, 4, 1, 8, 8)).shape[-1] == 100  # 10 votes per class
     seen: dict = {}
-    tet = module.loss_fn
+    step_scores = module.readout.step_scores
 
-    class Spy:
-        per_step = True
+    def spy(out_seq: torch.Tensor) -> torch.Tensor:
+        seen["shape"] = tuple(step_scores(out_seq).shape)
+        return step_scores(out_seq)
 
-        def __call__(self, scores: torch.Tensor, y: torch.Tensor, **kwargs: float) -> torch.Tensor:
-            seen["shape"] = tuple(scores.shape)
-            return tet(scores, y, **kwargs)
-
-    module.loss_fn = Spy()
+    module.readout.step_scores = spy
     module.compute_loss((torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)))
     assert seen["shape"] == (3, 4, 10)  # [T, B, classes] after the voting readout of each step
 
@@ -49,6 +48,7 @@ def test_poisson_gets_the_data_normalisation(tmp_path: Path, monkeypatch: pytest
     assert module.encoder.mean is None  # digits are raw intensities already
 
 
+@pytest.mark.slow
 def test_cli_inspect_and_list() -> None:
     run = [sys.executable, "-m", "snnlab"]
     out = subprocess.run(

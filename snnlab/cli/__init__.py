@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from snnlab.cli import commands
-from snnlab.cli.app import MultirunGuard, check_root, train
+from snnlab.cli.app import MultirunGuard, train
 from snnlab.cli.commands import eval_command
 
 SUBCOMMANDS: dict[str, tuple[Callable[..., Any], str]] = {
@@ -43,4 +43,4 @@ def main(argv: list[str] | None = None) -> Any:
     return SUBCOMMANDS[command][0](rest)
 
 
-__all__ = ["MultirunGuard", "check_root", "eval_command", "main", "train"]
+__all__ = ["MultirunGuard", "eval_command", "main", "train"]

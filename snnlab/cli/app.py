@@ -1,8 +1,9 @@
 """The training app: ``snnlab train`` / ``python train.py`` (Hydra over the configs shipped in :mod:`snnlab.conf`).
 
 A user error (a bad value, a missing or unreadable file) prints one line and exits with code 2 before anything is
-written: no traceback (``HYDRA_FULL_ERROR=1`` shows it) and no run folder left behind.  The root keys are checked
-before the training stack is imported; every other value where it is consumed, while the run is built.
+written: no traceback (``HYDRA_FULL_ERROR=1`` shows it) and no run folder left behind.  Every value is checked
+where it is consumed, while the run is built (the root keys too: ``T`` by the encoder, data or norm that takes it,
+``seed`` by the run's seeding, ``step_mode`` and ``backend`` by :func:`snnlab.functional.configure`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from snnlab import registry
 from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import ConfigError
 
@@ -47,7 +47,6 @@ def train(cfg: DictConfig) -> float:
             remove_unstarted(out_dir)
             fail(e)
     try:
-        check_root(cfg)
         from snnlab.training.run.lifecycle import execute, prepare
 
         quiet_third_party()
@@ -80,22 +79,6 @@ def recipe_note(overrides: Sequence[str]) -> str:
     if own is None or own == chosen["data"]:
         return ""
     return f"\n(experiment={chosen['experiment']} is written for data={own}; this run uses data={chosen['data']})"
-
-
-def check_root(cfg: DictConfig) -> None:
-    """The root keys, checked before the training stack is imported (they reach many constructors)."""
-    T, seed, step_mode, ckpt = cfg.T, cfg.seed, cfg.step_mode, cfg.get("ckpt_path")
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ConfigError(f"T={T!r}: must be a positive integer (the number of time steps)")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"seed={seed!r}: must be an integer, or null for an unseeded run")
-    if step_mode not in ("s", "m"):
-        raise ConfigError(f"step_mode={step_mode!r}: must be 'm' (whole [T, B, ...] sequences) or 's' (step by step)")
-    backends = ["auto", *registry.names("backend")]
-    if cfg.backend not in backends:
-        raise ConfigError(f"backend={cfg.backend!r}: unknown neuron backend; valid: {', '.join(backends)}")
-    if ckpt is not None and not Path(str(ckpt)).is_file():
-        raise ConfigError(f"ckpt_path={str(ckpt)!r}: no such file (resume from <run>/checkpoints/last.ckpt)")
 
 
 def multi_process(trainer: DictConfig) -> bool:

@@ -33,7 +33,7 @@ def eval_command(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def list_command(argv: list[str] | None = None) -> None:
-    """``snnlab list``: every registered component, by kind, with the config group options beside them."""
+    """``snnlab list``: every registered kind with its names and the config key or group that selects it."""
     argparse.ArgumentParser(prog="snnlab list", description=list_command.__doc__).parse_args(argv)
     from rich.console import Console
     from rich.table import Table
@@ -43,15 +43,45 @@ def list_command(argv: list[str] | None = None) -> None:
     table = Table(title="snnlab components")
     table.add_column("kind", style="bold")
     table.add_column("registered names")
+    table.add_column("config spelling")
     table.add_column("config group options")
+    keys = config_keys(registry.kinds())
     for kind in registry.kinds():
         group = CONFIG_DIR / kind
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml"))) if group.is_dir() else ""
-        table.add_row(kind, ", ".join(registry.names(kind)), options)
+        spelling = [f"{kind}=OPTION, {kind}._target_=NAME"] if options else []
+        spelling += [f"{key}=NAME" if scalar else f"{key}={{_target_: NAME, ...}}" for key, scalar in keys[kind]]
+        spelling = spelling or [f"NODE.{kind}={{_target_: NAME, ...}} (a {kind!r} key of any node)"]
+        table.add_row(kind, ", ".join(registry.names(kind)), "\n".join(spelling), options)
     for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in [*registry.kinds(), "hydra"]):
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
-        table.add_row(f"[dim]{group.name}[/dim]", "[dim](import paths)[/dim]", options)
+        spelling = f"{group.name}=OPTION, {group.name}._target_=IMPORT.PATH"
+        table.add_row(f"[dim]{group.name}[/dim]", "[dim](import paths)[/dim]", f"[dim]{spelling}[/dim]", options)
     Console(width=max(Console().width, 120)).print(table)
+
+
+def config_keys(kinds: list[str]) -> dict[str, list[tuple[str, bool]]]:
+    """Per kind, the keys of the shipped configs (snnlab/conf) that choose one of its components, as
+    ``(key, scalar)``: a ``_target_`` node (``neuron.surrogate``, ``classifier.loss``) or a plain name (``backend``)."""
+    from omegaconf import OmegaConf
+
+    found: dict[str, set[tuple[str, bool]]] = {kind: set() for kind in kinds}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            target = isinstance(value, dict) and "_target_" in value
+            if key in found and prefix and target or key in found and isinstance(value, str) and "${" not in value:
+                found[key].add((path, not target))
+            if isinstance(value, dict):
+                walk(value, path)
+
+    for file in CONFIG_DIR.rglob("*.yaml"):
+        group = file.parent.relative_to(CONFIG_DIR).parts
+        if group[:1] != ("hydra",):
+            package = "" if "@package _global_" in file.read_text() else ".".join(group)
+            walk(OmegaConf.to_container(OmegaConf.load(file)), package)
+    return {kind: sorted(keys) for kind, keys in found.items()}
 
 
 def inspect_command(argv: list[str] | None = None) -> dict[str, Any]:

@@ -10,17 +10,19 @@ from typing import Any
 
 import torch
 
+from snnlab.validate import InvalidArgument, real
+
 
 def from_config(key: str, cls: type, kwargs: Mapping[str, Any] | None) -> Any:
-    """``cls(**kwargs)`` for a data config key (``None`` when ``kwargs`` is empty); a bad argument raises a
-    ``ValueError`` that names the key and the parameters ``cls`` takes."""
+    """``cls(**kwargs)`` for a data config key (``None`` when ``kwargs`` is empty); a bad argument raises an
+    :class:`~snnlab.validate.InvalidArgument` of ``key`` that says what is wrong and the parameters ``cls`` takes."""
     if not kwargs:
         return None
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
         takes = ", ".join(inspect.signature(cls).parameters)
-        raise ValueError(f"{key}={dict(kwargs)!r}: {e} ({cls.__name__} takes {takes})") from e
+        raise InvalidArgument(key, dict(kwargs), f"{e} ({cls.__name__} takes {takes})") from e
 
 
 class Cutout(torch.nn.Module):
@@ -54,8 +56,7 @@ class RandomErase(torch.nn.Module):
 
     def __init__(self, p: float = 0.5, scale: Sequence[float] = (0.02, 0.4), ratio: Sequence[float] = (0.4, 2.5)):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"RandomErase: p must be in [0, 1], got {p!r}")
+        real(p, "p", "RandomErase", low=0.0, high=1.0)
         if not (0.0 <= scale[0] <= scale[1] <= 1.0 and 0.0 < ratio[0] <= ratio[1]):
             raise ValueError(
                 f"RandomErase: need 0 <= scale[0] <= scale[1] <= 1 and 0 < ratio[0] <= ratio[1], got "

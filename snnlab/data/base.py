@@ -19,6 +19,8 @@ import torch
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, random_split
 
+from snnlab.validate import boolean, integer, positive_int, real
+
 
 def data_root(path: str | None) -> str:
     """The data root: ``path`` if given, else ``$SNNLAB_DATA_DIR``, else ``./data``."""
@@ -70,7 +72,12 @@ def time_first_collate(batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Ten
 
 
 class SNNDataModule(LightningDataModule):
-    """Loader plumbing shared by all data modules; subclasses fill ``train_set``/``val_set``/``test_set``."""
+    """Loader plumbing shared by all data modules; subclasses fill ``train_set``/``val_set``/``test_set``.
+
+    ``seed`` draws the train/validation split; it is fixed (0 in every data config), independent of the run's
+    seed, so runs with different seeds validate on the same samples.  ``mean``/``std`` report how the samples are
+    normalised, for the encoder to undo (``None``: raw intensities in ``[0, 1]``).
+    """
 
     input_shape: tuple[int, ...]
     num_classes: int
@@ -87,13 +94,12 @@ class SNNDataModule(LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.val_fraction = val_fraction
-        self.seed = seed
+        name = type(self).__name__
+        self.batch_size = positive_int(batch_size, "batch_size", name)
+        self.num_workers = integer(num_workers, "num_workers", name, minimum=0)
+        self.pin_memory = boolean(pin_memory, "pin_memory", name)
+        self.val_fraction = real(val_fraction, "val_fraction", name, low=0.0, high=1.0, high_open=True)
+        self.seed = integer(seed, "seed", name, minimum=0)
         self.val_on_test = False
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None

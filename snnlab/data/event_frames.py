@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from tonic.functional import denoise_numpy
 
+from snnlab.validate import InvalidArgument, one_of, positive, positive_int, positive_ints
+
 SPLIT_BY = ("time", "number")
 
 
@@ -46,20 +48,24 @@ class EventFrames:
     split_by: str = "time"
 
     def __post_init__(self) -> None:
-        if self.split_by not in SPLIT_BY:
-            raise ValueError(f"split_by must be one of {SPLIT_BY}, got {self.split_by!r}")
-        if self.split_by == "number" and self.time_window is not None:
-            raise ValueError("time_window sets frame durations: it needs split_by='time'")
-        if self.n_time_bins < 1:
-            raise ValueError(f"n_time_bins must be >= 1, got {self.n_time_bins}")
-        if self.time_window is not None and self.time_window <= 0:
-            raise ValueError(f"time_window must be > 0 µs, got {self.time_window}")
+        one_of(self.split_by, SPLIT_BY, "split_by", "EventFrames")
+        positive_int(self.n_time_bins, "n_time_bins", "EventFrames")
+        if self.time_window is not None:
+            positive(self.time_window, "time_window", "EventFrames")
+            if self.split_by == "number":
+                raise InvalidArgument("time_window", self.time_window, "sets frame durations: it needs split_by=time")
+        if self.denoise_filter_time is not None:
+            positive(self.denoise_filter_time, "denoise_filter_time", "EventFrames")
         dims = 1 if self.is_1d else 2
         if self.size is not None:
-            size = (self.size,) * dims if isinstance(self.size, int) else tuple(int(s) for s in self.size)
-            object.__setattr__(self, "size", size)
+            if isinstance(self.size, int) and not isinstance(self.size, bool):
+                size = (positive_int(self.size, "size", "EventFrames"),) * dims
+            else:
+                size = tuple(positive_ints(self.size, "size", "EventFrames"))
             if len(size) != dims:
-                raise ValueError(f"size must have {dims} entries for sensor {self.sensor_size}")
+                expected = f"must be one integer or {dims} integers >= 1 for sensor {self.sensor_size}"
+                raise InvalidArgument("size", self.size, expected, "EventFrames")
+            object.__setattr__(self, "size", size)
 
     @property
     def is_1d(self) -> bool:

@@ -23,6 +23,7 @@ from snnlab.data.base import SNNDataModule, Transformed, data_root, require_file
 from snnlab.data.event_frames import EventFrames
 from snnlab.data.frame_cache import FrameCache
 from snnlab.data.temporal_crop import TemporalCrop
+from snnlab.validate import InvalidArgument, boolean, positive_int
 
 CACHE_VERSION = 1  # bump when EventFrames' output changes for the same parameters
 
@@ -66,16 +67,17 @@ class EventDataModule(SNNDataModule):
         augment: bool = False,
     ) -> None:
         super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
+        name = type(self).__name__
         self.data_dir = data_root(data_dir)
-        self.download = download
-        self.cache = cache
+        self.download = boolean(download, "download", name)
+        self.cache = boolean(cache, "cache", name)
         self.cache_dir = cache_dir or os.path.join(self.data_dir, "cache")
+        self.T = positive_int(T, "T", name)
         self.frames = EventFrames(self.reader.sensor_size, T, time_window, size, denoise_filter_time, split_by)
-        self.T = T
         self.temporal_crop = TemporalCrop(T_train, T) if T_train is not None and T_train != T else None
         self.input_shape = self.frames.frame_shape
-        if augment and self.frames.is_1d:
-            raise ValueError(f"augment=True shifts and flips 2-D frames; {type(self).__name__} has 1-D samples")
+        if boolean(augment, "augment", name) and self.frames.is_1d:
+            raise InvalidArgument("augment", augment, f"shifts and flips 2-D frames; {name} has 1-D samples", name)
         self.augment = augment
 
     @classmethod
@@ -219,6 +221,7 @@ class SHDDataModule(EventDataModule):
     def __init__(
         self, data_dir: str | None = None, *, channels: int = 700, T: int = 100, batch_size: int = 64, **kwargs: Any
     ) -> None:
+        positive_int(channels, "channels", "SHDDataModule")  # the frames' size: checked here under its own name
         super().__init__(data_dir, T=T, batch_size=batch_size, size=channels, **kwargs)
 
     @classmethod

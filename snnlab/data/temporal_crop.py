@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from snnlab.data.base import time_first_collate
+from snnlab.validate import InvalidArgument
 
 
 class TemporalCrop:
@@ -16,8 +17,8 @@ class TemporalCrop:
 
     def __init__(self, frames: int, T: int) -> None:
         if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= T:
-            raise ValueError(
-                f"T_train must be an integer in [1, T={T}] (frames kept per training batch), got {frames!r}"
+            raise InvalidArgument(
+                "T_train", frames, f"must be an integer in [1, T={T}] (frames kept per training batch)"
             )
         self.frames = frames
         self.T = T

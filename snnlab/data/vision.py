@@ -16,6 +16,7 @@ from torchvision import transforms as T
 from snnlab import registry
 from snnlab.data.augment import Cutout, RandomErase, from_config
 from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files, unreadable_files
+from snnlab.validate import InvalidArgument, boolean, integer
 
 
 class TorchvisionDataModule(SNNDataModule):
@@ -44,14 +45,18 @@ class TorchvisionDataModule(SNNDataModule):
         std: Sequence[float] | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
+        owner, channels = type(self).__name__, self.input_shape[0]
         self.data_dir = data_root(data_dir)
-        self.download = download
-        channels = self.input_shape[0]
+        self.download = boolean(download, "download", owner)
         for name, values in (("mean", mean), ("std", std)):
-            if values is not None and (len(values) != channels or not all(isinstance(v, (int, float)) for v in values)):
-                raise ValueError(f"{name} must be {channels} numbers, one per channel; got {values!r}")
+            if values is not None and (
+                isinstance(values, str)
+                or len(values) != channels
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+            ):
+                raise InvalidArgument(name, values, f"must be {channels} numbers, one per channel", owner)
         if std is not None and min(std) <= 0:
-            raise ValueError(f"std must be positive; got {std!r}")
+            raise InvalidArgument("std", std, "must be positive numbers", owner)
         self.mean = tuple(mean) if mean is not None else type(self).mean
         self.std = tuple(std) if std is not None else type(self).std
 
@@ -165,9 +170,10 @@ class CIFAR10DataModule(TorchvisionDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(data_dir, **kwargs)
-        self.augment = augment
-        self.autoaugment = autoaugment
-        self.cutout = cutout
+        owner = type(self).__name__
+        self.augment = boolean(augment, "augment", owner)
+        self.autoaugment = boolean(autoaugment, "autoaugment", owner)
+        self.cutout = integer(cutout, "cutout", owner, minimum=0)
         self.erase = from_config("erase", RandomErase, erase)
 
     def how_to_get(self) -> str:

@@ -1,27 +1,27 @@
 """CUDA source generation for the fused multi-step neuron kernels.
 
-The neuron math is not written in CUDA: :class:`Expr` is a tiny symbolic float type whose arithmetic builds
-C expression strings, and :data:`CUDA_OPS` is an ``ops`` namespace with the names of
-:class:`snnlab.math.ops.TorchOps`.  Evaluating :meth:`NeuronDynamics.charge`, :meth:`~NeuronDynamics.reset`,
-:meth:`~NeuronDynamics.backward_step` and the surrogate's ``grad`` on symbols renders the very formulas the
-torch backend runs into a per-variant ``struct`` of device functions (:func:`render_math`).  The loop over
-time, the I/O and the θ reduction are generic, hand-written once in ``multistep.cuh``.
+The neuron math is not written in CUDA: the trees of a declaration's step and of its backward pass
+(:func:`snnlab.math.symbolic_step.symbolic_step`) are rendered with :data:`CUDA_OPS` into a per-declaration
+``struct`` of device functions (:func:`render_math`), and the kernels' entry points, whose arguments follow
+the declared states and parameters (:func:`kernel_params`), are generated around the generic loops of
+``multistep.cuh``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from snnlab import registry
-from snnlab.math.dynamics import KINDS, NeuronDynamics
+from snnlab.kernels.render import Expr, straight_line
+from snnlab.math.dynamics import NeuronDynamics
+from snnlab.math.symbolic import Sym
+from snnlab.math.symbolic_step import charged_symbol, grad_symbol, param_symbol, state_symbol, symbolic_step
 
 TEMPLATE = Path(__file__).with_name("multistep.cuh")
 IO_TYPES: dict[torch.dtype, tuple[str, str]] = {
@@ -30,98 +30,6 @@ IO_TYPES: dict[torch.dtype, tuple[str, str]] = {
     torch.bfloat16: ("__nv_bfloat16", "bf16"),
 }
 """Supported I/O dtypes: their CUDA type and the suffix of their kernel names."""
-
-
-def float32_text(value: float) -> str:
-    """The shortest decimal text of ``float32(value)`` (the value torch uses for a scalar operand)."""
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"cannot render the non-finite constant {value} into kernel source")
-    return str(np.float32(value))
-
-
-def literal(value: float) -> str:
-    """A C ``float`` literal holding exactly ``float32(value)``."""
-    text = float32_text(value)
-    if not any(c in text for c in ".e"):
-        text += ".0"
-    return f"({text}f)" if text.startswith("-") else f"{text}f"
-
-
-class Expr:
-    """A symbolic ``float`` expression: arithmetic builds fully parenthesised code.
-
-    ``symbols`` holds the free variables, so callers know which inputs an expression reads.  Truth testing
-    raises, so a formula that branches on a value (which cannot be rendered) fails loudly.  The operators are
-    spelled alike in C and Python; a subclass for another language overrides :meth:`constant` (here: a C
-    ``float`` literal).
-    """
-
-    __slots__ = ("code", "symbols")
-
-    def __init__(self, code: str, symbols: frozenset[str] = frozenset()) -> None:
-        self.code = code
-        self.symbols = symbols
-
-    @staticmethod
-    def constant(value: float) -> str:
-        """The code of the fp32 constant ``value``."""
-        return literal(value)
-
-    @classmethod
-    def symbol(cls, name: str) -> Expr:
-        return cls(name, frozenset((name,)))
-
-    @classmethod
-    def lift(cls, value: Expr | float) -> Expr:
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return cls(cls.constant(value))
-        raise TypeError(f"cannot use {type(value).__name__} {value!r} in a {cls.__name__}")
-
-    @classmethod
-    def call(cls, fn: str, *args: Expr | float) -> Expr:
-        """The call ``fn(*args)``."""
-        exprs = [cls.lift(a) for a in args]
-        return cls(f"{fn}({', '.join(e.code for e in exprs)})", frozenset().union(*(e.symbols for e in exprs)))
-
-    def _binary(self, op: str, other: Expr | float, reflected: bool = False) -> Expr:
-        a, b = (self.lift(other), self) if reflected else (self, self.lift(other))
-        return type(self)(f"({a.code} {op} {b.code})", a.symbols | b.symbols)
-
-    def __add__(self, other: Expr | float) -> Expr:
-        return self._binary("+", other)
-
-    def __radd__(self, other: float) -> Expr:
-        return self._binary("+", other, reflected=True)
-
-    def __sub__(self, other: Expr | float) -> Expr:
-        return self._binary("-", other)
-
-    def __rsub__(self, other: float) -> Expr:
-        return self._binary("-", other, reflected=True)
-
-    def __mul__(self, other: Expr | float) -> Expr:
-        return self._binary("*", other)
-
-    def __rmul__(self, other: float) -> Expr:
-        return self._binary("*", other, reflected=True)
-
-    def __truediv__(self, other: Expr | float) -> Expr:
-        return self._binary("/", other)
-
-    def __rtruediv__(self, other: float) -> Expr:
-        return self._binary("/", other, reflected=True)
-
-    def __neg__(self) -> Expr:
-        return type(self)(f"(-{self.code})", self.symbols)
-
-    def __bool__(self) -> bool:
-        raise TypeError(f"a kernel formula cannot branch on the symbolic value {self.code}")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code!r})"
 
 
 class CudaOps:
@@ -145,68 +53,114 @@ class CudaOps:
 
     @staticmethod
     def heaviside(x: Expr) -> Expr:
-        x = Expr.lift(x)
-        return Expr(f"({x.code} >= 0.0f ? 1.0f : 0.0f)", x.symbols)
+        return Expr(f"({Expr.lift(x).code} >= 0.0f ? 1.0f : 0.0f)")
+
+    @staticmethod
+    def select(flag: Expr, if_true: Expr, if_false: Expr) -> Expr:
+        return Expr(f"({flag.code} ? {Expr.lift(if_true).code} : {Expr.lift(if_false).code})")
 
 
 CUDA_OPS = CudaOps()
 
 
-def _symbols(*names: str) -> list[Expr]:
-    return [Expr.symbol(n) for n in names]
-
-
-def _fn(signature: str, body: str) -> str:
-    return f"  static __device__ __forceinline__ {signature} {{ {body} }}\n"
-
-
 @dataclass(frozen=True)
 class NeuronMath:
-    """The neuron math of one variant as a CUDA ``struct`` of static device functions."""
+    """The neuron math of one declaration as a CUDA ``struct`` of static device functions."""
 
     name: str
     source: str
-    x_in_grads: bool
-    """The input/state gradients read ``x`` (so the backward needs the saved input)."""
-    x_in_theta_grad: bool
-    """The θ gradient reads ``x`` (e.g. LIF with ``decay_input``: ``∂h/∂θ = x - (v - v_reset)``)."""
+
+
+def _function(signature: str, targets: dict[str, Sym], arrays: dict[str, str], result: str = "") -> str:
+    """A device function computing ``targets`` (keys: C lvalues) from the variables of ``arrays`` (symbol → the
+    array element holding it, loaded first) and the function's parameters."""
+    code = straight_line(targets, Expr, CUDA_OPS)
+    lines = [f"const float {name} = {element};" for name, element in arrays.items() if name in code.reads]
+    lines += [f"const float {name} = {value};" for name, value in code.temps]
+    lines += [f"{target} = {value};" for target, value in code.outputs.items() if target != "return"]
+    lines += [f"return {code.outputs['return']};"] if "return" in code.outputs else []
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"  static __device__ __forceinline__ {signature} {{\n{body}  }}\n" + result
 
 
 @cache
 def render_math(dyn: NeuronDynamics) -> NeuronMath:
-    """Render ``dyn`` into a struct with ``charge(v, x, theta)``, ``fire(h)``, ``reset(h, s)`` and
-    ``backward(...)`` (one :meth:`NeuronDynamics.backward_step`).
+    """Render ``dyn`` into a struct with ``step``, ``restate`` and ``backward`` (see ``multistep.cuh``).
 
-    The struct's name is a digest of its body, so variants with the same math (e.g. IF with either
-    ``decay_input``) share one compiled kernel.
+    The struct's name is a digest of its body, so declarations with the same math share one compiled kernel.
     """
-    v, x, theta, h, s = _symbols("v", "x", "theta", "h", "s")
-    grad_s, grad_v, v_prev = _symbols("grad_s", "grad_v", "v_prev")
-    grad_x, grad_v_prev, grad_theta = dyn.backward_step(grad_s, grad_v, h, v_prev, x, theta, CUDA_OPS)
-    grad_theta = Expr.lift(0.0) if grad_theta is None else grad_theta
-    x_in_grads = "x" in (grad_x.symbols | grad_v_prev.symbols)
-    x_in_theta_grad = "x" in grad_theta.symbols
+    step = symbolic_step(dyn)
+    states, params = step.states, [q.name for q in step.params]
+    st = {state_symbol(k): f"st[{j}]" for j, k in enumerate(states)}
+    c = {charged_symbol(k): f"c[{j}]" for j, k in enumerate(states)}
+    p = {param_symbol(q): f"p[{j}]" for j, q in enumerate(params)}
+    g = {grad_symbol(k): f"g[{j}]" for j, k in enumerate(states)}
+    forward = step.forward()
+    step_targets = {
+        **{c[charged_symbol(k)]: step.charge[charged_symbol(k)] for k in states},
+        **{st[state_symbol(k)]: forward[k] for k in states},
+        "return": forward["s"],
+    }
+    backward_targets = {
+        "g_x": step.grads["x"],
+        **{g[grad_symbol(k)]: step.grads[state_symbol(k)] for k in states},
+        **{f"g_p[{j}]": step.grads[param_symbol(q)] for j, q in enumerate(params)},
+    }
     body = (
-        f"  static constexpr bool X_IN_GRADS = {str(x_in_grads).lower()};\n"
-        f"  static constexpr bool X_IN_THETA_GRAD = {str(x_in_theta_grad).lower()};\n"
-        + _fn("float charge(float v, float x, float theta)", f"return {dyn.charge(v, x, theta).code};")
-        + _fn("float fire(float h)", f"return {CUDA_OPS.heaviside(h - dyn.v_threshold).code};")
-        + _fn("float reset(float h, float s)", f"return {Expr.lift(dyn.reset(h, s)).code};")
-        + _fn(
-            "void backward(float grad_s, float grad_v, float h, float v_prev, float x, float theta, "
-            "float& grad_x, float& grad_v_prev, float& grad_theta)",
-            f"grad_x = {grad_x.code}; grad_v_prev = {grad_v_prev.code}; grad_theta = {grad_theta.code};",
+        f"  static constexpr int NS = {len(states)}, NP = {len(params)}, V = {step.membrane};\n"
+        + _function("float step(float x, float* st, const float* p, float* c)", step_targets, {**st, **p})
+        + _function(
+            "void restate(const float* c, const float* p, float* st)",
+            {st[state_symbol(k)]: step.reset[k] for k in states},
+            {**c, **p},
+        )
+        + _function(
+            "void backward(float x, const float* st, const float* c, const float* p, float gs, float* g, "
+            "float& g_x, float* g_p)",
+            backward_targets,
+            {**st, **c, **p, **g},
         )
     )
-    name = f"snn_{dyn.kind}_{hashlib.sha1(body.encode()).hexdigest()[:12]}"
-    source = f"struct {name} {{  // {dyn!r}\n{body}}};\n"
-    return NeuronMath(name, source, x_in_grads, x_in_theta_grad)
+    name = f"snn_{type(dyn).__name__}_{hashlib.sha1(body.encode()).hexdigest()[:12]}"
+    return NeuronMath(name, f"struct {name} {{  // {dyn!r}\n{body}}};\n")
 
 
-def kernel_names(dyn: NeuronDynamics, dtype: torch.dtype) -> tuple[str, str, str | None]:
-    """Names of the ``(forward, backward, backward with θ gradient or None for IF)`` kernels."""
+def kernel_params(dyn: NeuronDynamics) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The ``(C type, name)`` parameters of the forward and the backward kernel (``IO``: the I/O type).
+
+    Per state ``k``: ``init_k``, ``last_k``, ``grad_last_k``, ``grad_init_k``; per parameter ``q``: ``ptr_q``
+    and ``val_q`` (a scalar is ``*ptr_q`` when ``ptr_q`` is given, else ``val_q``; a per-channel parameter is
+    ``ptr_q[i]``, broadcast to every neuron element) and ``grad_q`` (``dL/dq`` per neuron element, or null).
+    """
+    states, params = dyn.state_names, [q.name for q in dyn.params]
+    values = [arg for q in params for arg in (("const float*", f"ptr_{q}"), ("float", f"val_{q}"))]
+    sizes = [("long long", "T"), ("long long", "N")]
+    forward = [
+        ("const IO*", "x_seq"),
+        *[("const IO*", f"init_{k}") for k in states],
+        *values,
+        *[("IO*", "s_seq"), ("float*", "c_seq"), ("IO*", "v_seq")],
+        *[("IO*", f"last_{k}") for k in states],
+        *sizes,
+    ]
+    backward = [
+        *[("const IO*", "grad_s_seq"), ("const IO*", "grad_v_seq")],
+        *[("const IO*", f"grad_last_{k}") for k in states],
+        *[("const float*", "c_seq"), ("const IO*", "x_seq")],
+        *[("const IO*", f"init_{k}") for k in states],
+        *values,
+        ("IO*", "grad_x_seq"),
+        *[("IO*", f"grad_init_{k}") for k in states],
+        *[("float*", f"grad_{q}") for q in params],
+        *sizes,
+    ]
+    return forward, backward
+
+
+def kernel_names(dyn: NeuronDynamics, dtype: torch.dtype) -> tuple[str, str]:
+    """Names of the ``(forward, backward)`` kernels."""
     prefix = f"{render_math(dyn).name}_{_io_type(dtype)[1]}"
-    return f"{prefix}_fwd", f"{prefix}_bwd", f"{prefix}_bwd_theta" if dyn.has_theta else None
+    return f"{prefix}_fwd", f"{prefix}_bwd"
 
 
 def kernel_source(dyn: NeuronDynamics, dtype: torch.dtype) -> str:
@@ -215,24 +169,62 @@ def kernel_source(dyn: NeuronDynamics, dtype: torch.dtype) -> str:
     Sources are include-guarded, so any number of them concatenated is again one valid translation unit.
     """
     neuron = render_math(dyn)
-    io_type, _ = _io_type(dtype)
-    prefix = kernel_names(dyn, dtype)[0].removesuffix("_fwd")
-    kernels = f"SNNLAB_DEFINE_KERNELS({neuron.name}, {io_type}, {prefix})\n"
-    if dyn.has_theta:
-        kernels += f"SNNLAB_DEFINE_THETA_KERNEL({neuron.name}, {io_type}, {prefix})\n"
+    io_type = _io_type(dtype)[0]
+    fwd, bwd = kernel_names(dyn, dtype)
+    fwd_params, bwd_params = kernel_params(dyn)
+    states = dyn.state_names
+
+    def arrays(ctype: str, name: str, element: str) -> str:
+        elements = ", ".join(element.format(k) for k in states)
+        return f"  {ctype.replace('IO', io_type)} {name}[] = {{{elements}}};\n"
+
+    values = [f"ptr_{q.name}[i]" if q.per_channel else f"ptr_{q.name} != nullptr ? *ptr_{q.name} : val_{q.name}"
+              for q in dyn.params]  # fmt: skip
+    head = (
+        "  const long long i = static_cast<long long>(blockIdx.x) * SNNLAB_BLOCK + threadIdx.x;\n"
+        "  if (i >= N) return;\n"
+        f"  const float p[{max(len(values), 1)}] = {{{', '.join(values) or '0.0f'}}};\n"
+        + arrays("const IO*", "init", "init_{}")
+    )
+    grad_p = ", ".join(f"grad_{q.name}" for q in dyn.params) or "nullptr"
+    kernels = _entry(
+        fwd,
+        fwd_params,
+        io_type,
+        head
+        + arrays("IO*", "last", "last_{}")
+        + f"  snnlab::forward<{neuron.name}>(i, x_seq, init, p, s_seq, c_seq, v_seq, last, T, N);\n",
+    ) + _entry(
+        bwd,
+        bwd_params,
+        io_type,
+        head
+        + arrays("const IO*", "grad_last", "grad_last_{}")
+        + arrays("IO*", "grad_init", "grad_init_{}")
+        + f"  float* grad_p[{max(len(values), 1)}] = {{{grad_p}}};\n"
+        + f"  snnlab::backward<{neuron.name}>(i, grad_s_seq, grad_v_seq, grad_last, c_seq, x_seq, init, p, "
+        "grad_x_seq, grad_init, grad_p, T, N);\n",
+    )
     guard = f"SNNLAB_MATH_{neuron.name.upper()}"
     return f"{_template()}\n#ifndef {guard}\n#define {guard}\n{neuron.source}#endif\n{kernels}"
 
 
+def _entry(name: str, params: list[tuple[str, str]], io_type: str, body: str) -> str:
+    args = ", ".join(f"{ctype.replace('IO', io_type)} {arg}" for ctype, arg in params)
+    return f'extern "C" __global__ void __launch_bounds__(SNNLAB_BLOCK) {name}({args}) {{\n{body}}}\n'
+
+
 def dynamics_variants() -> list[NeuronDynamics]:
-    """Every neuron variant: kind × hard/soft reset × detach_reset × decay_input (LIF) × surrogate."""
-    variants = []
-    for kind, v_reset, detach, name in itertools.product(
-        KINDS, (0.0, None), (False, True), registry.names("surrogate")
-    ):
-        for decay_input in (True, False) if kind == "lif" else (True,):
-            variants.append(NeuronDynamics(kind, 1.0, v_reset, detach, decay_input, registry.build("surrogate", name)))
-    return variants
+    """Every registered neuron's declaration (each of its own :meth:`~NeuronDynamics.variants`) × hard/soft
+    reset × ``detach_reset`` × surrogate."""
+    declarations = dict.fromkeys(getattr(registry.get("neuron", n), "Dynamics", None) for n in registry.names("neuron"))
+    return [
+        replace(base, v_reset=v_reset, detach_reset=detach, surrogate=registry.build("surrogate", name))
+        for cls in declarations
+        if cls is not None
+        for base in cls.variants()
+        for v_reset, detach, name in itertools.product((0.0, None), (False, True), registry.names("surrogate"))
+    ]
 
 
 def kernel_sources() -> dict[tuple[NeuronDynamics, torch.dtype], str]:

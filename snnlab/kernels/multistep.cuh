@@ -1,9 +1,15 @@
-// Fused multi-step neuron kernels: the generic half, written once for every neuron variant.
+// Fused multi-step neuron kernels: the generic half, written once for every neuron declaration.
 //
-// One thread owns one neuron element and walks all T steps in registers; tensors are time-major
-// [T, N] and contiguous.  The neuron math comes from a generated struct M (snnlab/kernels/codegen.py) with
-// static device functions charge / fire / reset / backward.  I/O is float, __half or __nv_bfloat16; all math
-// is fp32, and h is saved in fp32 so the backward pass recomputes exactly the forward's spikes.
+// One thread owns one neuron element and walks all T steps with its NS states in registers; tensors are
+// time-major [T, N] and contiguous.  The neuron math comes from a generated struct M (snnlab/kernels/codegen.py):
+//   NS, NP, V                    states, parameters, index of the membrane v among the states
+//   float step(x, st, p, c)      one step: charged values c, states st updated in place, returns the spike
+//   void restate(c, p, st)       the states after a step from its charged values (rebuilds the forward's)
+//   void backward(x, st, c, p, gs, g, g_x, g_p)
+//                                one step back: g holds dL/d(states after) in and dL/d(states before) out
+// The generated entry points (extern "C") gather the per-state pointers and the parameter values (p) and call
+// forward / backward below.  I/O is float, __half or __nv_bfloat16; all math is fp32, and the charged values
+// are saved in fp32, so the backward pass rebuilds exactly the forward's states and spikes.
 #ifndef SNNLAB_MULTISTEP_CUH
 #define SNNLAB_MULTISTEP_CUH
 
@@ -25,104 +31,73 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(flo
   return __float2bfloat16_rn(v);
 }
 
-// Sum `v` over the block (warp shuffles, then one warp over the per-warp sums) and add it to *out with
-// one atomicAdd per block.  Every thread of the block must call it.
-__device__ __forceinline__ void block_sum_atomic_add(float v, float* out) {
-  __shared__ float warp_sums[SNNLAB_BLOCK / 32];
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < SNNLAB_BLOCK / 32 ? warp_sums[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-    if (lane == 0) atomicAdd(out, v);
-  }
-}
-
-// theta: *theta_ptr when given (a learnable parameter, read on the device), else theta_val.
-// h_seq and v_seq are written only when non-null.
+// Steps 0..T-1 of neuron i.  c_seq ([NS, T, N], fp32) and v_seq are written only when non-null.
 template <class M, typename IO>
-__device__ __forceinline__ void forward(const IO* __restrict__ x_seq, const IO* __restrict__ v_init,
-                                        const float* __restrict__ theta_ptr, float theta_val,
-                                        IO* __restrict__ s_seq, float* __restrict__ h_seq,
-                                        IO* __restrict__ v_seq, IO* __restrict__ v_last, long long T,
-                                        long long N) {
-  const long long i = static_cast<long long>(blockIdx.x) * SNNLAB_BLOCK + threadIdx.x;
-  if (i >= N) return;
-  const float theta = theta_ptr != nullptr ? *theta_ptr : theta_val;
-  float v = to_f32(v_init[i]);
-  for (long long k = i; k < T * N; k += N) {
-    const float h = M::charge(v, to_f32(x_seq[k]), theta);
-    const float s = M::fire(h);
-    s_seq[k] = from_f32<IO>(s);
-    if (h_seq != nullptr) h_seq[k] = h;
-    v = M::reset(h, s);
-    if (v_seq != nullptr) v_seq[k] = from_f32<IO>(v);
+__device__ __forceinline__ void forward(long long i, const IO* __restrict__ x_seq, const IO* const* init,
+                                        const float* p, IO* __restrict__ s_seq, float* __restrict__ c_seq,
+                                        IO* __restrict__ v_seq, IO* const* last, long long T, long long N) {
+  const long long TN = T * N;
+  float st[M::NS], c[M::NS];
+#pragma unroll
+  for (int k = 0; k < M::NS; ++k) st[k] = to_f32(init[k][i]);
+  for (long long idx = i; idx < TN; idx += N) {
+    s_seq[idx] = from_f32<IO>(M::step(to_f32(x_seq[idx]), st, p, c));
+    if (c_seq != nullptr) {
+#pragma unroll
+      for (int k = 0; k < M::NS; ++k) c_seq[k * TN + idx] = c[k];
+    }
+    if (v_seq != nullptr) v_seq[idx] = from_f32<IO>(st[M::V]);
   }
-  v_last[i] = from_f32<IO>(v);
+#pragma unroll
+  for (int k = 0; k < M::NS; ++k) last[k][i] = from_f32<IO>(st[k]);
 }
 
-// Backpropagation through time, t = T-1 .. 0.  v[t-1] is rebuilt from h[t-1] (or v_init), so the forward
-// saves only h; x_seq is read only when the variant's gradients need it.  grad_v_seq / grad_v_last may be
-// null (no gradient).  With THETA_GRAD, each thread sums its dL/dθ terms and the block adds them to
-// *grad_theta (fp32, zeroed by the caller).
-template <class M, typename IO, bool THETA_GRAD>
-__device__ __forceinline__ void backward(const IO* __restrict__ grad_s_seq, const IO* __restrict__ grad_v_seq,
-                                         const IO* __restrict__ grad_v_last, const float* __restrict__ h_seq,
-                                         const IO* __restrict__ x_seq, const IO* __restrict__ v_init,
-                                         const float* __restrict__ theta_ptr, float theta_val,
-                                         IO* __restrict__ grad_x_seq, IO* __restrict__ grad_v_init,
-                                         float* __restrict__ grad_theta, long long T, long long N) {
-  constexpr bool LOAD_X = M::X_IN_GRADS || (THETA_GRAD && M::X_IN_THETA_GRAD);
-  const long long i = static_cast<long long>(blockIdx.x) * SNNLAB_BLOCK + threadIdx.x;
-  float theta_sum = 0.0f;
-  if (i < N) {
-    const float theta = theta_ptr != nullptr ? *theta_ptr : theta_val;
-    float grad_v = grad_v_last != nullptr ? to_f32(grad_v_last[i]) : 0.0f;
-    long long k = (T - 1) * N + i;
-    float h = h_seq[k];
-    for (; k >= 0; k -= N) {
-      if (grad_v_seq != nullptr) grad_v += to_f32(grad_v_seq[k]);
-      const bool first = k < N;
-      const float h_prev = first ? 0.0f : h_seq[k - N];
-      const float v_prev = first ? to_f32(v_init[i]) : M::reset(h_prev, M::fire(h_prev));
-      const float x = LOAD_X ? to_f32(x_seq[k]) : 0.0f;
-      float grad_x, grad_v_prev, grad_theta_t;
-      M::backward(to_f32(grad_s_seq[k]), grad_v, h, v_prev, x, theta, grad_x, grad_v_prev, grad_theta_t);
-      grad_x_seq[k] = from_f32<IO>(grad_x);
-      if (THETA_GRAD) theta_sum += grad_theta_t;
-      grad_v = grad_v_prev;
-      h = h_prev;
-    }
-    grad_v_init[i] = from_f32<IO>(grad_v);
+// Backpropagation through time of neuron i, t = T-1 .. 0.  The states before step t are rebuilt from the
+// charged values of step t-1 (or the initial states); x_seq is passed (non-null) only when the gradients read
+// it.  grad_s_seq, grad_v_seq and grad_last[k] may be null (no gradient); grad_p[q], when non-null, receives
+// the neuron's dL/dp_q summed over time.
+template <class M, typename IO>
+__device__ __forceinline__ void backward(long long i, const IO* __restrict__ grad_s_seq,
+                                         const IO* __restrict__ grad_v_seq, const IO* const* grad_last,
+                                         const float* __restrict__ c_seq, const IO* __restrict__ x_seq,
+                                         const IO* const* init, const float* p, IO* __restrict__ grad_x_seq,
+                                         IO* const* grad_init, float* const* grad_p, long long T, long long N) {
+  const long long TN = T * N;
+  constexpr int NP = M::NP > 0 ? M::NP : 1;  // C++ has no empty arrays
+  float g[M::NS], c[M::NS], c_prev[M::NS] = {}, st[M::NS], gp[NP] = {}, gp_sum[NP] = {};
+#pragma unroll
+  for (int k = 0; k < M::NS; ++k) {
+    g[k] = grad_last[k] != nullptr ? to_f32(grad_last[k][i]) : 0.0f;
+    c[k] = c_seq[k * TN + TN - N + i];
   }
-  if (THETA_GRAD) block_sum_atomic_add(theta_sum, grad_theta);
+  for (long long idx = TN - N + i; idx >= 0; idx -= N) {
+    if (grad_v_seq != nullptr) g[M::V] += to_f32(grad_v_seq[idx]);
+    if (idx >= N) {
+#pragma unroll
+      for (int k = 0; k < M::NS; ++k) c_prev[k] = c_seq[k * TN + idx - N];
+      M::restate(c_prev, p, st);
+    } else {
+#pragma unroll
+      for (int k = 0; k < M::NS; ++k) st[k] = to_f32(init[k][i]);
+    }
+    const float x = x_seq != nullptr ? to_f32(x_seq[idx]) : 0.0f;
+    const float gs = grad_s_seq != nullptr ? to_f32(grad_s_seq[idx]) : 0.0f;
+    float g_x;
+    M::backward(x, st, c, p, gs, g, g_x, gp);
+    grad_x_seq[idx] = from_f32<IO>(g_x);
+#pragma unroll
+    for (int q = 0; q < M::NP; ++q) gp_sum[q] += gp[q];
+#pragma unroll
+    for (int k = 0; k < M::NS; ++k) c[k] = c_prev[k];
+  }
+#pragma unroll
+  for (int k = 0; k < M::NS; ++k) grad_init[k][i] = from_f32<IO>(g[k]);
+#pragma unroll
+  for (int q = 0; q < M::NP; ++q) {
+    if (grad_p[q] != nullptr) grad_p[q][i] = gp_sum[q];
+  }
 }
 
 }  // namespace snnlab
-
-#define SNNLAB_DEFINE_KERNELS(M, IO, NAME)                                                                  \
-  extern "C" __global__ void __launch_bounds__(SNNLAB_BLOCK)                                               \
-      NAME##_fwd(const IO* x_seq, const IO* v_init, const float* theta_ptr, float theta_val, IO* s_seq,   \
-                 float* h_seq, IO* v_seq, IO* v_last, long long T, long long N) {                        \
-    snnlab::forward<M, IO>(x_seq, v_init, theta_ptr, theta_val, s_seq, h_seq, v_seq, v_last, T, N);       \
-  }                                                                                                         \
-  extern "C" __global__ void __launch_bounds__(SNNLAB_BLOCK)                                               \
-      NAME##_bwd(const IO* grad_s_seq, const IO* grad_v_seq, const IO* grad_v_last, const float* h_seq,  \
-                 const IO* x_seq, const IO* v_init, const float* theta_ptr, float theta_val,              \
-                 IO* grad_x_seq, IO* grad_v_init, float* grad_theta, long long T, long long N) {          \
-    snnlab::backward<M, IO, false>(grad_s_seq, grad_v_seq, grad_v_last, h_seq, x_seq, v_init, theta_ptr,  \
-                                   theta_val, grad_x_seq, grad_v_init, grad_theta, T, N);                 \
-  }
-
-#define SNNLAB_DEFINE_THETA_KERNEL(M, IO, NAME)                                                             \
-  extern "C" __global__ void __launch_bounds__(SNNLAB_BLOCK) NAME##_bwd_theta(                             \
-      const IO* grad_s_seq, const IO* grad_v_seq, const IO* grad_v_last, const float* h_seq,             \
-      const IO* x_seq, const IO* v_init, const float* theta_ptr, float theta_val, IO* grad_x_seq,        \
-      IO* grad_v_init, float* grad_theta, long long T, long long N) {                                     \
-    snnlab::backward<M, IO, true>(grad_s_seq, grad_v_seq, grad_v_last, h_seq, x_seq, v_init, theta_ptr,   \
-                                  theta_val, grad_x_seq, grad_v_init, grad_theta, T, N);                  \
-  }
 
 #endif  // SNNLAB_MULTISTEP_CUH

@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
-from snnlab.math.dynamics import NeuronDynamics
+from snnlab.math.dynamics import MEMBRANE, NeuronDynamics
 
 
 def multi_step(
     dyn: NeuronDynamics,
     x_seq: torch.Tensor,
-    v: torch.Tensor,
-    theta: torch.Tensor | float | None,
+    states: Sequence[torch.Tensor | float],
+    params: Sequence[Any],
     store_v_seq: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Run ``T`` steps; returns ``(s_seq, v_last, v_seq or None)``."""
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor | None]:
+    """Run ``T`` steps from ``states`` (in ``dyn.states`` order; floats or tensors broadcastable to one step) with
+    ``params`` (in ``dyn.params`` order: floats, 0-dim tensors or ``[C]`` per channel); returns
+    ``(s_seq, last states, v_seq or None)``."""
+    membrane = dyn.state_names.index(MEMBRANE)
+    states = tuple(torch.as_tensor(s, dtype=x_seq.dtype, device=x_seq.device).expand(x_seq.shape[1:]) for s in states)
+    params = dyn.param_views(params, x_seq.shape[1:])
     spikes, vs = [], []
     for x in x_seq:
-        s, v, _ = dyn.step(x, v, theta)
+        s, states = dyn.step(x, states, params)
         spikes.append(s)
         if store_v_seq:
-            vs.append(v)
-    return torch.stack(spikes), v, torch.stack(vs) if store_v_seq else None
+            vs.append(states[membrane])
+    return torch.stack(spikes), states, torch.stack(vs) if store_v_seq else None
 
 
 def needs_grad(*tensors: object) -> bool:

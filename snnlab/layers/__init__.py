@@ -1,6 +1,6 @@
 """Step-mode layers: stateless wrappers, normalisation, dropout and online-learning modules."""
 
-from snnlab.base import STEP_MODES, StatelessModule, MemoryModule, StepModule, check_rank, check_step_mode
+from snnlab.base import STEP_MODES, MemoryModule, StatelessModule, StepModule, check_rank, check_step_mode
 from snnlab.layers.batch_norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, NormWrapper
 from snnlab.layers.bntt import BatchNormThroughTime1d, BatchNormThroughTime2d, BatchNormThroughTime3d
 from snnlab.layers.dropconnect import DropConnectLinear
@@ -70,7 +70,6 @@ __all__ = [
     "Dropout",
     "Dropout2d",
     "Flatten",
-    "StatelessModule",
     "GradwithTrace",
     "Identity",
     "Linear",
@@ -85,6 +84,7 @@ __all__ = [
     "Scale",
     "ScaledWSConv2d",
     "SpikeTraceOp",
+    "StatelessModule",
     "StepModule",
     "TemporalEffectiveBatchNorm1d",
     "TemporalEffectiveBatchNorm2d",

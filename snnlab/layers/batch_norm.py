@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from snnlab.base import StepModule
+from snnlab.validate import InvalidArgument, positive, positive_int, real
 
 _BatchNorm = nn.modules.batchnorm._BatchNorm
 _BN_TYPES: dict[int, type[_BatchNorm]] = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
@@ -75,10 +76,15 @@ class NormWrapper(StepModule):
         raise NotImplementedError
 
     def checked_steps(self, T: int) -> int:
-        """``T``; a ``ValueError`` unless it is an integer of at least 1."""
-        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-            raise ValueError(f"{type(self).__name__}: T must be an integer >= 1, got {T!r}")
-        return T
+        """``T``, the number of time steps the layer is built for (an integer >= 1)."""
+        return positive_int(T, "T", type(self).__name__)
+
+    def check_bn_arguments(self, eps: float, momentum: float | None) -> None:
+        """The torch BN arguments torch itself does not check: ``eps`` > 0 and ``momentum`` in ``[0, 1]`` (or
+        ``None``: cumulative averages)."""
+        positive(eps, "eps", type(self).__name__)
+        if momentum is not None:
+            real(momentum, "momentum", type(self).__name__, low=0.0, high=1.0)
 
     def check_input(self, x: torch.Tensor, multi_step: bool) -> None:
         """Raise unless ``x`` has a layout this layer accepts in the given step mode."""
@@ -94,9 +100,11 @@ class NormWrapper(StepModule):
         """Raise unless ``x_seq`` is a multi-step input of this layer's layout with the ``T`` it was built for."""
         self.check_input(x_seq, multi_step=True)
         if x_seq.shape[0] != self.T:
-            raise ValueError(
+            raise InvalidArgument(  # names T: the layer's T, not the input's, is the value to change
+                "T",
+                self.T,
                 f"{type(self).__name__} was built for T={self.T} time steps but got an input with "
-                f"T={x_seq.shape[0]} (shape {tuple(x_seq.shape)})"
+                f"T={x_seq.shape[0]} (shape {tuple(x_seq.shape)})",
             )
 
     def extra_repr(self) -> str:
@@ -115,6 +123,7 @@ class _SingleBN(NormWrapper):
     def __init__(self, *bn_args: Any, step_mode: str) -> None:
         """``bn_args``: the arguments of ``torch.nn.BatchNormXd``, in order."""
         super().__init__()
+        self.check_bn_arguments(*bn_args[1:3])
         self.bn = self.bn_type(*bn_args)
         self.step_mode = step_mode
 

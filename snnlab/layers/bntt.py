@@ -36,6 +36,7 @@ class _BatchNormThroughTimeNd(MemoryModule, NormWrapper):
     ) -> None:
         super().__init__()
         self.T = self.checked_steps(T)
+        self.check_bn_arguments(eps, momentum)
         self.bns = nn.ModuleList(
             self.bn_type(num_features, eps, momentum, affine, track_running_stats) for _ in range(self.T)
         )

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from snnlab.base import MemoryModule
+from snnlab.validate import boolean, positive_int, probability
 
 
 class DropConnectLinear(MemoryModule):
@@ -34,15 +35,11 @@ class DropConnectLinear(MemoryModule):
         step_mode: str = "s",
     ) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"DropConnectLinear: p must be in [0, 1), got {p}")
-        if samples_num < 1:
-            raise ValueError(f"DropConnectLinear: samples_num must be >= 1, got {samples_num}")
         self.in_features = in_features
         self.out_features = out_features
-        self.p = float(p)
-        self.samples_num = int(samples_num)
-        self.invariant = bool(invariant)
+        self.p = probability(p, "p", "DropConnectLinear")
+        self.samples_num = positive_int(samples_num, "samples_num", "DropConnectLinear")
+        self.invariant = boolean(invariant, "invariant", "DropConnectLinear")
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
         self.activation = activation() if isinstance(activation, type) else activation

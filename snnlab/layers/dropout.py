@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from snnlab.base import MemoryModule
+from snnlab.validate import probability
 
 
 class Dropout(MemoryModule):
@@ -17,9 +18,7 @@ class Dropout(MemoryModule):
 
     def __init__(self, p: float = 0.5, step_mode: str = "s") -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"{type(self).__name__}: p must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = probability(p, "p", type(self).__name__)
         self.step_mode = step_mode
         self.register_memory("mask", None)
 

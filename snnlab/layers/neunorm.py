@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from snnlab.base import MemoryModule, check_rank
+from snnlab.validate import boolean, real
 
 
 class NeuNorm(MemoryModule):
@@ -29,11 +30,10 @@ class NeuNorm(MemoryModule):
         step_mode: str = "s",
     ) -> None:
         super().__init__()
-        if not 0.0 <= k < 1.0:
-            raise ValueError(f"NeuNorm: k must be in [0, 1), got {k}")
         self.in_channels = in_channels
-        self.k = float(k)
-        self.w = nn.Parameter(torch.zeros(1 if shared_across_channels else in_channels, height, width))
+        self.k = real(k, "k", "NeuNorm", low=0.0, high=1.0, high_open=True)
+        shared = boolean(shared_across_channels, "shared_across_channels", "NeuNorm")
+        self.w = nn.Parameter(torch.zeros(1 if shared else in_channels, height, width))
         self.step_mode = step_mode
         self.register_memory("x", 0.0)
 

@@ -364,7 +364,7 @@ class TimeFold(StatelessModule):
 
     wraps_torch_layers = True
 
-    def __init__(self, *modules: nn.Module, step_mode: str = "m") -> None:
+    def __init__(self, *modules: nn.Module, step_mode: str = "s") -> None:
         super().__init__()
         self.module = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
         self.step_mode = step_mode

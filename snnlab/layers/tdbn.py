@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from snnlab.layers.batch_norm import _SingleBN
+from snnlab.validate import positive, real
 
 
 class _ThresholdDependentBatchNormNd(_SingleBN):
@@ -34,8 +35,8 @@ class _ThresholdDependentBatchNormNd(_SingleBN):
         step_mode: str = "m",
     ) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, step_mode=step_mode)
-        self.alpha = float(alpha)
-        self.v_th = float(v_th)
+        self.alpha = positive(alpha, "alpha", type(self).__name__)
+        self.v_th = real(v_th, "v_th", type(self).__name__)
 
     @property
     def scale(self) -> float:

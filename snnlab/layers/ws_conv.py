@@ -13,6 +13,7 @@ from torch.nn.common_types import _size_2_t
 
 from snnlab.base import StatelessModule
 from snnlab.layers.stateless import Conv2d, Device, PaddingMode
+from snnlab.validate import positive, real
 
 
 class ScaledWSConv2d(Conv2d):
@@ -47,8 +48,7 @@ class ScaledWSConv2d(Conv2d):
         *,
         step_mode: str = "s",
     ) -> None:
-        if not eps > 0:
-            raise ValueError(f"ScaledWSConv2d: eps must be > 0, got {eps}")
+        positive(eps, "eps", "ScaledWSConv2d")
         super().__init__(
             in_channels,
             out_channels,
@@ -87,7 +87,7 @@ class Scale(StatelessModule):
 
     def __init__(self, scale: float, step_mode: str = "s") -> None:
         super().__init__()
-        self.scale = float(scale)
+        self.scale = real(scale, "scale", "Scale")
         self.step_mode = step_mode
 
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,120 +1,148 @@
-"""Neuron dynamics written once: charge, fire, reset and their derivatives.
+"""Neuron dynamics as data: a declaration of states, parameters and the charge / fire / reset formulas.
 
-``NeuronDynamics`` is the single source of truth for every backend.  All formulas use plain arithmetic and an
-``ops`` namespace (:mod:`snnlab.math.ops`), so the torch loop evaluates them on tensors while the CUDA code
-generator renders the same methods into kernel source.
+A neuron kind is a frozen dataclass deriving from :class:`NeuronDynamics`.  It declares its state variables
+(:attr:`~NeuronDynamics.states`, always with the membrane ``v``) and its parameters
+(:attr:`~NeuronDynamics.params`, scalar or per-channel), and writes its formulas with plain arithmetic and an
+``ops`` namespace (:mod:`snnlab.math.ops`) over namespaces of those states and parameters.  Its fields
+(threshold, reset, switches such as ``decay_input``) are constants of the formulas; parameter *values* come at
+run time, as fixed floats or learnable tensors.  The torch backend runs the formulas on tensors;
+:mod:`snnlab.math.symbolic_step` runs them on symbols and differentiates them, and the code generators of
+:mod:`snnlab.kernels` render that into fused kernels, so nothing anywhere switches on a neuron kind.
 
-One step, with ``vr = v_reset`` (``0`` under soft reset) and ``θ`` the neuron's scalar parameter
-(``1/τ`` for LIF/PLIF, the self-connection ``w`` for RIF)::
+One step, with states ``S``, parameters ``P`` and input ``x``::
 
-    charge  IF   h = v + x
-            LIF  h = v + (x - (v - vr))·θ        (decay_input=True)
-                 h = v - (v - vr)·θ + x          (decay_input=False)
-            RIF  h = v + θ·(v - vr) + x
-    fire    s = Θ(h - v_th)                      (surrogate derivative in backward)
-    reset   hard  v' = s'·vr + (1 - s')·h        soft  v' = h - s'·v_th
-            s' = s.detach() if detach_reset else s
+    charge  C = charge(x, S, P)               one charged value per state; C.v = h, the membrane after charging
+    fire    s = Θ(C.v - threshold(C, P))      (surrogate derivative in backward)
+    reset   S' = reset(C, s', P)              s' = s.detach() if detach_reset else s
+
+The default threshold is ``v_threshold``; the default reset sets ``v' = s'·v_reset + (1 - s')·h`` (hard) or
+``v' = h - s'·threshold`` (soft, ``v_reset=None``) and keeps every other charged value.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import torch
 
-from snnlab.math.ops import TORCH_OPS
 from snnlab.math.surrogate import Sigmoid, Surrogate
 
-KINDS = ("if", "lif", "rif")
+MEMBRANE = "v"
+"""The state every neuron has: the membrane potential (``neuron.v``, recorded by ``store_v_seq``)."""
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable and its value after ``reset()`` (the membrane starts at the reset potential instead)."""
+
+    name: str
+    init: float = 0.0
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter of the formulas: one scalar, or one value per channel (dim 1 of a ``[B, C, ...]`` step)."""
+
+    name: str
+    per_channel: bool = False
 
 
 @dataclass(frozen=True)
 class NeuronDynamics:
-    """Hashable description of one neuron variant (also the kernel-cache key)."""
+    """Base of the neuron declarations (hashable: also the kernel-cache key).
 
-    kind: str
+    Subclasses set :attr:`states` (a class attribute) and :attr:`params` (a class attribute or a property) and
+    implement :meth:`charge`; they may override :meth:`threshold`, :meth:`reset`, :meth:`nir_charge` and
+    :meth:`variants`.  Formulas get namespaces: ``st.<state>``, ``p.<param>``, ``c.<state>`` (charged values).
+    """
+
     v_threshold: float = 1.0
     v_reset: float | None = 0.0
     detach_reset: bool = False
-    decay_input: bool = True
     surrogate: Surrogate = field(default_factory=Sigmoid)
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown neuron dynamics {self.kind!r}; valid: {KINDS}")
+    states: ClassVar[tuple[State, ...]] = (State(MEMBRANE),)
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [s.name for s in cls.states]
+        if MEMBRANE not in names or len(set(names)) != len(names):
+            raise TypeError(f"{cls.__name__}.states must name distinct states including {MEMBRANE!r}, got {names}")
 
     @property
     def vr(self) -> float:
-        """Reset potential used inside the charge equation (0 under soft reset)."""
+        """Reset potential used inside the formulas (0 under soft reset)."""
         return 0.0 if self.v_reset is None else float(self.v_reset)
 
     @property
-    def has_theta(self) -> bool:
-        return self.kind != "if"
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.states)
 
-    # -- forward ---------------------------------------------------------------------------------------
-    def charge(self, v: Any, x: Any, theta: Any = None) -> Any:
-        """Membrane potential after charging, ``h[t] = f(v[t-1], x[t])``."""
-        if self.kind == "if":
-            return v + x
-        if self.kind == "lif":
-            if self.decay_input:
-                return v + (x - (v - self.vr)) * theta
-            return v - (v - self.vr) * theta + x
-        return v + (v - self.vr) * theta + x
+    def initial(self, state: State) -> float:
+        """The value of ``state`` after ``reset()``."""
+        return self.vr if state.name == MEMBRANE else state.init
 
-    def reset(self, h: Any, s: Any) -> Any:
-        """Membrane potential after firing ``s`` (already detached if ``detach_reset``)."""
+    # -- the formulas ------------------------------------------------------------------------------------------
+    def charge(self, x: Any, st: SimpleNamespace, p: SimpleNamespace) -> dict[str, Any]:
+        """The charged value of every state, ``{"v": h, ...}``, from the input and the previous states."""
+        raise NotImplementedError
+
+    def threshold(self, c: SimpleNamespace, p: SimpleNamespace) -> Any:
+        """The firing threshold (the neuron fires where ``c.v >= threshold``)."""
+        return self.v_threshold
+
+    def reset(self, c: SimpleNamespace, s: Any, p: SimpleNamespace) -> dict[str, Any]:
+        """Every state after the spike ``s`` (already detached under ``detach_reset``)."""
+        return {**vars(c), MEMBRANE: self.reset_membrane(c.v, s, self.threshold(c, p))}
+
+    def reset_membrane(self, h: Any, s: Any, threshold: Any) -> Any:
+        """Hard reset ``s·v_reset + (1 - s)·h``, or soft reset ``h - s·threshold`` when ``v_reset`` is None."""
         if self.v_reset is None:
-            return h - s * self.v_threshold
+            return h - s * threshold
         return s * self.vr + (1.0 - s) * h
 
-    def step(
-        self, x: torch.Tensor, v: torch.Tensor, theta: torch.Tensor | float | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One torch step: returns ``(spike, v_next, h)``; differentiable through the surrogate."""
-        h = self.charge(v, x, theta)
-        s = self.surrogate(h - self.v_threshold)
-        v_next = self.reset(h, s.detach() if self.detach_reset else s)
-        return s, v_next, h
+    def nir_charge(self, p: SimpleNamespace) -> tuple[Any, Any] | None:
+        """``(a, b)`` with ``h = v + a·(v_reset - v) + b·x`` for NIR export (``p`` holds float or array values);
+        ``None`` when NIR has no equivalent neuron.  May raise ``ValueError`` saying why a value cannot export."""
+        return None
 
-    # -- derivatives (for hand-written backward passes, e.g. fused kernels) -----------------------------
-    def charge_grads(self, v: Any, x: Any, theta: Any = None) -> tuple[Any, Any, Any]:
-        """``(∂h/∂v, ∂h/∂x, ∂h/∂θ)``; ``∂h/∂θ`` is ``None`` for IF."""
-        if self.kind == "if":
-            return 1.0, 1.0, None
-        if self.kind == "lif":
-            if self.decay_input:
-                return 1.0 - theta, theta, x - (v - self.vr)
-            return 1.0 - theta, 1.0, (v - self.vr) * -1.0
-        return theta + 1.0, 1.0, v - self.vr
+    @classmethod
+    def variants(cls) -> list[NeuronDynamics]:
+        """One declaration per value of the kind's own switches (for kernel tests; common fields at defaults)."""
+        return [cls()]
 
-    def reset_grads(self, h: Any, s: Any) -> tuple[Any, Any]:
-        """``(∂v'/∂h at fixed s, ∂v'/∂s)``."""
-        if self.v_reset is None:
-            return 1.0, -self.v_threshold
-        return 1.0 - s, self.vr - h
+    # -- running on tensors ------------------------------------------------------------------------------------
+    def param_views(self, values: Sequence[Any], step_shape: Sequence[int]) -> tuple[Any, ...]:
+        """Parameter values that broadcast against one step of ``step_shape``: a per-channel ``[C]`` tensor as
+        ``[C, 1, ...]`` (channels are dim 1 of ``[B, C, ...]``), scalars unchanged."""
+        if len(values) != len(self.params):
+            raise ValueError(f"{type(self).__name__} takes {len(self.params)} parameter values, got {len(values)}")
+        return tuple(_view(q, v, tuple(step_shape)) for q, v in zip(self.params, values))
 
-    def backward_step(
-        self,
-        grad_s: Any,
-        grad_v: Any,
-        h: Any,
-        v_prev: Any,
-        x: Any,
-        theta: Any = None,
-        ops: Any = TORCH_OPS,
-    ) -> tuple[Any, Any, Any]:
-        """Backpropagate one step.
+    def step(self, x: torch.Tensor, states: Sequence[Any], params: Sequence[Any]) -> tuple[torch.Tensor, tuple]:
+        """One torch step from ``states`` (in :attr:`states` order) with broadcastable ``params`` (see
+        :meth:`param_views`): ``(spike, next states)``, differentiable through the surrogate."""
+        st = SimpleNamespace(**dict(zip(self.state_names, states)))
+        p = SimpleNamespace(**{q.name: v for q, v in zip(self.params, params)})
+        c = SimpleNamespace(**self.charge(x, st, p))
+        s = self.surrogate(c.v - self.threshold(c, p))
+        new = self.reset(c, s.detach() if self.detach_reset else s, p)
+        return s, tuple(new[n] for n in self.state_names)
 
-        ``grad_s = ∂L/∂s[t]``, ``grad_v = ∂L/∂v[t]`` (the reset potential, from step ``t+1`` and any
-        ``v_seq`` output).  Returns ``(∂L/∂x[t], ∂L/∂v[t-1], ∂L/∂θ contribution or None)``.
-        """
-        s = ops.heaviside(h - self.v_threshold)
-        sg = self.surrogate.grad(h - self.v_threshold, ops)
-        dv_dh, dv_ds = self.reset_grads(h, s)
-        grad_h = grad_v * dv_dh + (grad_s if self.detach_reset else grad_s + grad_v * dv_ds) * sg
-        dh_dv, dh_dx, dh_dtheta = self.charge_grads(v_prev, x, theta)
-        grad_theta = None if dh_dtheta is None else grad_h * dh_dtheta
-        return grad_h * dh_dx, grad_h * dh_dv, grad_theta
+
+def _view(param: Param, value: Any, shape: tuple[int, ...]) -> Any:
+    if not param.per_channel:
+        if isinstance(value, torch.Tensor) and value.dim() != 0:
+            raise ValueError(f"parameter {param.name!r} is a scalar, got a tensor of shape {tuple(value.shape)}")
+        return value
+    if not isinstance(value, torch.Tensor) or value.dim() != 1 or len(shape) < 2 or shape[1] != len(value):
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ValueError(
+            f"per-channel parameter {param.name!r} needs a [C] tensor for steps [B, C, ...]; got {got} for a step "
+            f"of shape {shape}"
+        )
+    return value.reshape(-1, *[1] * (len(shape) - 2))

@@ -1,8 +1,9 @@
 """Surrogate gradients: the forward pass is the Heaviside step ``Θ(x)`` (with ``Θ(0) = 1``), the backward
 pass uses a smooth stand-in derivative ``g'(x)``.
 
-A surrogate is data, a name plus parameters (``get_surrogate("atan", alpha=2.0)``); its derivative is written
-once, in :mod:`snnlab.math.ops` primitives, and shared by the torch path and the generated CUDA kernels.
+A surrogate is data, a registered class plus parameters (``ATan(alpha=2.0)``; in a config the ``_target_`` node
+``neuron.surrogate: {_target_: atan, alpha: 2.0}``); its derivative is written once, in :mod:`snnlab.math.ops`
+primitives, and shared by the torch path and the generated CUDA kernels.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from snnlab import registry
 from snnlab.math.ops import TORCH_OPS
+from snnlab.validate import positive
 
 
 class _Spike(torch.autograd.Function):
@@ -47,10 +49,7 @@ class Surrogate:
             raise TypeError(
                 f"surrogate {self.name!r} got unknown parameter(s) {sorted(unknown)}; valid: {sorted(self.defaults)}"
             )
-        self.params = {k: float(params.get(k, v)) for k, v in self.defaults.items()}
-        for k, v in self.params.items():
-            if not v > 0:
-                raise ValueError(f"surrogate {self.name!r}: {k} must be > 0, got {v}")
+        self.params = {k: positive(params.get(k, v), k, self.name) for k, v in self.defaults.items()}
 
     def __getattr__(self, key: str) -> float:
         params = self.__dict__.get("params", {})
@@ -145,16 +144,21 @@ class FastSigmoid(Surrogate):
         return 1.0 / (d * d)
 
 
-def get_surrogate(spec: str | Surrogate | Mapping[str, Any] | None = None, **params: float) -> Surrogate:
-    """A surrogate from a name and parameters (``None`` gives the default ``sigmoid(alpha=4)``).
-
-    ``spec`` may also be a mapping such as ``{"name": "atan", "alpha": 2.0}`` (the config form).
-    """
-    if isinstance(spec, Mapping):
-        spec = dict(spec)
-        return get_surrogate(spec.pop("name", None), **spec, **params)
-    if isinstance(spec, Surrogate):
-        if params:
-            raise TypeError("pass parameters with a surrogate name, not with a surrogate object")
-        return spec
-    return registry.build("surrogate", "sigmoid" if spec is None else spec, **params)
+def get_surrogate(surrogate: Surrogate | None = None) -> Surrogate:
+    """``surrogate``, or the default ``Sigmoid(alpha=4)`` for ``None``; a name or mapping raises a ``TypeError``
+    that shows the object spelling (Python) and the ``_target_`` node spelling (config)."""
+    if surrogate is None:
+        return Sigmoid()
+    if isinstance(surrogate, Surrogate):
+        return surrogate
+    params = dict(surrogate) if isinstance(surrogate, Mapping) else {}
+    name = params.pop("name", surrogate if isinstance(surrogate, str) else None)
+    cls = registry.get("surrogate", name) if name in registry.names("surrogate") else ATan
+    args = {**cls.defaults, **params}
+    python = ", ".join(f"{k}={v}" for k, v in args.items())
+    config = "".join(f", {k}: {v}" for k, v in args.items())
+    raise TypeError(
+        f"surrogate={surrogate!r}: a surrogate is a Surrogate object, e.g. surrogate={cls.__name__}({python}) in "
+        f"Python, surrogate: {{_target_: {cls.name}{config}}} in a config "
+        f"(surrogates: {', '.join(registry.names('surrogate'))})"
+    )

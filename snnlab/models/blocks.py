@@ -1,26 +1,62 @@
-"""Building blocks shared by the model families (all layers in step mode ``m``, time-first)."""
+"""Building blocks shared by the model families (time-first layers; the step mode is set once the net is built)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from snnlab import layers
+from snnlab import layers, registry
+from snnlab.models.connects import Connect
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import Init
 from snnlab.models.norms import NormFactory
+from snnlab.models.pools import Pool
 from snnlab.neurons import LIF
+from snnlab.validate import InvalidArgument, boolean, positive
 
 NeuronFactory = Callable[[], nn.Module]
-"""``make_neuron()``: a fresh spiking neuron in step mode ``m`` (one per layer)."""
-
-POOLS = {"max": layers.MaxPool2d, "avg": layers.AvgPool2d}
+"""``make_neuron()``: a fresh spiking neuron (one per layer)."""
 
 
 def default_neuron() -> nn.Module:
-    """The neuron used when a builder is called without ``make_neuron``: LIF(τ=2), multi-step."""
-    return LIF(tau=2.0, step_mode="m")
+    """The neuron used when a builder is called without ``make_neuron``: LIF(τ=2)."""
+    return LIF(tau=2.0)
+
+
+def component(value: Any, base: type, kind: str, owner: str, optional: bool = False) -> Any:
+    """``value`` if it is a built ``kind`` component (an instance of ``base``; ``None`` too when ``optional``), else an
+    :class:`InvalidArgument` naming ``kind`` and showing the node spelling."""
+    if not (isinstance(value, base) or (optional and value is None)):
+        names = registry.names(kind)
+        raise InvalidArgument(
+            kind,
+            value,
+            f"must be a registered {kind}: a node {{_target_: NAME}}, NAME one of {', '.join(names)}",
+            owner,
+        )
+    return value
+
+
+def booleans(owner: str, **flags: Any) -> None:
+    """Check that every keyword's value is ``True`` or ``False`` (an error names the keyword)."""
+    for name, value in flags.items():
+        boolean(value, name, owner)
+
+
+def conv_layout(values: Any, pool: str, argument: str, owner: str) -> list[int | str]:
+    """A list of conv widths (integers >= 1) and ``pool`` marks (a 2×2 pool)."""
+    ok = isinstance(values, Sequence) and not isinstance(values, (str, bytes))
+    if not ok or not all(v == pool or (isinstance(v, int) and not isinstance(v, bool) and v >= 1) for v in values):
+        raise InvalidArgument(
+            argument,
+            values,
+            f"must be a list of conv widths >= 1 and {pool!r} (a 2×2 pool), e.g. [64, {pool}, 128]",
+            owner,
+        )
+    return list(values)
 
 
 def image_input(model: str, input_shape: tuple[int, ...] | list[int]) -> tuple[int, tuple[int, int]]:
@@ -33,11 +69,14 @@ def image_input(model: str, input_shape: tuple[int, ...] | list[int]) -> tuple[i
     return input_shape[0], (input_shape[1], input_shape[2])
 
 
-def require_size(model: str, input_shape: tuple[int, ...] | list[int] | Sequence[int], pools: int) -> None:
-    """Raise a ValueError naming ``model`` and the data's ``input_shape`` when ``pools`` flooring 2×2 pools would
-    shrink its map below 1×1 (they need ``H, W >= 2**pools``), instead of an error deep inside the first forward."""
-    need = 2**pools
-    if min(input_shape[1], input_shape[2]) < need:
+def require_size(model: str, input_shape: Sequence[int], pools: int, pool: Pool) -> None:
+    """Raise a ValueError naming ``model`` and the data's ``input_shape`` when ``pools`` of ``pool`` would shrink its
+    map below 1×1 (flooring pools need ``H, W >= 2**pools``), instead of an error deep inside the first forward."""
+    hw = (input_shape[1], input_shape[2])
+    for _ in range(pools):
+        hw = pool.out_size(hw)
+    if min(hw) < 1:
+        need = 2**pools
         raise ValueError(
             f"model {model!r} cannot take the data's input_shape {tuple(input_shape)}: its {pools} 2×2 pools (floor) "
             f"need an input of at least {need}×{need}; use larger images (data.size, data.resize) or a family with "
@@ -58,24 +97,12 @@ def conv_block(
     """conv (odd ``kernel_size``, same padding) → norm → neuron → post-neuron norm; the block and its ``(h, w)``."""
     h, w = ((hw[0] - 1) // stride + 1, (hw[1] - 1) // stride + 1)
     block = nn.Sequential(
-        layers.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=bias, step_mode="m"),
+        layers.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=bias),
         norm.pre(out_channels),
         make_neuron(),
         norm.post(out_channels, h, w),
     )
     return block, (h, w)
-
-
-def pool2(hw: tuple[int, int], kind: str = "max", ceil_mode: bool = True) -> tuple[nn.Module, tuple[int, int]]:
-    """2×2 pooling (``kind`` ``max`` or ``avg``) and its output ``(h, w)``.
-
-    ``ceil_mode=True`` never shrinks a map below 1×1 (for any input size); ``False`` floors odd sizes as the
-    papers' reference code does (34 → 17 → 8).
-    """
-    if kind not in POOLS:
-        raise ValueError(f"unknown pooling {kind!r}; valid: {', '.join(POOLS)}")
-    rnd = 1 if ceil_mode else 0
-    return POOLS[kind](2, ceil_mode=ceil_mode, step_mode="m"), ((hw[0] + rnd) // 2, (hw[1] + rnd) // 2)
 
 
 def hidden_fc(
@@ -94,82 +121,43 @@ def hidden_fc(
     """
     return [
         dropout.linear(in_features, out_features, bias),
-        norm.pre(out_features, dims=1) if fc_norm else layers.Identity(step_mode="m"),
+        norm.pre(out_features, dims=1) if fc_norm else layers.Identity(),
         make_neuron(),
-        norm.post(out_features) if fc_norm else layers.Identity(step_mode="m"),
+        norm.post(out_features) if fc_norm else layers.Identity(),
     ]
 
 
 def head(in_features: int, num_classes: int, make_neuron: NeuronFactory, spiking: bool, bias: bool = True) -> nn.Module:
     """The output layer; with ``spiking=True`` it ends in a neuron (the readout then sees firing rates)."""
-    fc = layers.Linear(in_features, num_classes, bias=bias, step_mode="m")
+    fc = layers.Linear(in_features, num_classes, bias=bias)
     return nn.Sequential(fc, make_neuron()) if spiking else fc
 
 
+def initialised(net: nn.Module, init: Init | None) -> nn.Module:
+    """``net`` after ``init`` (``None``: torch's own initialisation, left as it is)."""
+    return net if init is None else init(net)
+
+
 def width(channels: int, mult: float) -> int:
-    """``channels`` scaled by a width multiplier (at least 1)."""
-    return max(1, round(channels * mult))
-
-
-def _kaiming_fan_out(m: nn.Module) -> None:
-    if isinstance(m, nn.Conv2d):
-        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-
-def _vgg(m: nn.Module) -> None:
-    _kaiming_fan_out(m)
-    if isinstance(m, nn.Linear):
-        nn.init.normal_(m.weight, 0.0, 0.01)
-    if isinstance(m, (nn.Conv2d, nn.Linear)) and m.bias is not None:
-        nn.init.zeros_(m.bias)
-
-
-def _xavier_gain2(m: nn.Module) -> None:
-    if isinstance(m, (nn.Conv2d, nn.Linear)):
-        nn.init.xavier_uniform_(m.weight, gain=2.0)
-
-
-INITS: dict[str, Callable[[nn.Module], None]] = {
-    "default": lambda m: None,  # torch's own initialisation
-    "kaiming_fan_out": _kaiming_fan_out,  # convs: Kaiming normal, fan_out, ReLU gain (torchvision ResNet, SEW, TET)
-    "vgg": _vgg,  # convs as kaiming_fan_out, linears N(0, 0.01), biases zero (torchvision VGG, OTTT)
-    "xavier_gain2": _xavier_gain2,  # convs and linears: Xavier uniform, gain 2 (BNTT)
-}
-
-
-def init_weights(net: nn.Module, scheme: str) -> nn.Module:
-    """Apply the weight initialisation ``scheme`` (a key of :data:`INITS`) to ``net``; returns ``net``."""
-    if scheme not in INITS:
-        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
-    net.apply(INITS[scheme])
-    return net
-
-
-CONNECTS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "ADD": lambda a, s: a + s,
-    "AND": lambda a, s: a * s,
-    "IAND": lambda a, s: s * (1.0 - a),
-}
-"""SEW element-wise functions ``g(A, S)`` of the residual branch's spikes ``A`` and the shortcut ``S``."""
+    """``channels`` scaled by a width multiplier > 0 (at least 1, so a tiny multiplier keeps one unit)."""
+    return max(1, round(channels * positive(mult, "width_mult")))
 
 
 class SEWBlock(nn.Module):
-    """Spike-element-wise residual block (Fang et al., NeurIPS 2021): ``g(residual(x), shortcut(x))``.
+    """Spike-element-wise residual block (Fang et al., NeurIPS 2021): ``connect(residual(x), shortcut(x))``.
 
-    ``residual`` ends in a spiking neuron; ``shortcut`` is the identity or a spiking projection; ``connect`` names
-    ``g`` (``ADD``, ``AND`` or ``IAND``, see :data:`CONNECTS`).
+    ``residual`` ends in a spiking neuron; ``shortcut`` is the identity or a spiking projection; ``connect`` is a
+    :class:`~snnlab.models.connects.Connect` (``ADD``, ``AND`` or ``IAND``).
     """
 
-    def __init__(self, residual: nn.Module, connect: str = "ADD", shortcut: nn.Module | None = None) -> None:
+    def __init__(self, residual: nn.Module, connect: Connect, shortcut: nn.Module | None = None) -> None:
         super().__init__()
-        if connect not in CONNECTS:
-            raise ValueError(f"unknown SEW connect function {connect!r}; valid: {', '.join(CONNECTS)}")
         self.residual = residual
-        self.shortcut = shortcut or layers.Identity(step_mode="m")
-        self.connect = connect
+        self.shortcut = shortcut or layers.Identity()
+        self.connect = component(connect, Connect, "connect", "SEWBlock")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return CONNECTS[self.connect](self.residual(x), self.shortcut(x))
+        return self.connect(self.residual(x), self.shortcut(x))
 
     def extra_repr(self) -> str:
         return f"connect={self.connect}"

@@ -15,8 +15,11 @@ from torch import nn
 from snnlab import registry
 from snnlab.models.blocks import NeuronFactory, default_neuron
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import XavierUniform
 from snnlab.models.norms import NormFactory
-from snnlab.models.vgg import vgg_net
+from snnlab.models.pools import AvgPool
+from snnlab.models.vgg import preset, vgg_net
+from snnlab.validate import one_of
 
 # depth: (layout, hidden FC width, average the last map to 1×1)
 BNTT_VGGS: dict[int, tuple[list[int | str], int, bool]] = {
@@ -42,17 +45,14 @@ def bntt_vgg(
     VGG-9: ``64-64-P-128-128-P-256-256-256-P``, flatten, FC 1024; VGG-11: ``64-P-128-P-256-256-P-512-512-P-512-512``,
     global average pool, FC 4096 (BNTT's "VGG11" has 10 weight layers).  ``P`` is a 2×2 average pool (floor).
     """
-    if depth not in BNTT_VGGS:
-        raise ValueError(f"bntt_vgg: unknown depth {depth}; valid: {sorted(BNTT_VGGS)}")
-    layout, hidden, global_pool = BNTT_VGGS[depth]
+    layout, hidden, global_pool = BNTT_VGGS[one_of(depth, sorted(BNTT_VGGS), "depth", "bntt_vgg")]
     reference = {
         "hidden": [hidden],
-        "pool": "avg",
-        "ceil_mode": False,
+        "pool": AvgPool(ceil_mode=False),
         "global_pool": global_pool,
         "conv_bias": False,
         "fc_bias": False,
-        "init": "xavier_gain2",
+        "init": XavierUniform(gain=2.0),
     }
     return vgg_net(
         layout,
@@ -64,5 +64,5 @@ def bntt_vgg(
         name="bntt_vgg",
         width_mult=width_mult,
         spiking_head=spiking_head,
-        **(reference | options),
+        **preset("bntt_vgg", reference, options),
     )

@@ -7,9 +7,13 @@ from collections.abc import Sequence
 from torch import nn
 
 from snnlab import layers, registry
-from snnlab.models.blocks import NeuronFactory, conv_block, default_neuron, head, hidden_fc, image_input, pool2
+from snnlab.models.blocks import NeuronFactory, conv_block, default_neuron, head, hidden_fc, image_input
 from snnlab.models.dropouts import DropoutFactory
 from snnlab.models.norms import NormFactory
+from snnlab.models.pools import MaxPool
+from snnlab.validate import positive_int, positive_ints
+
+POOL = MaxPool()
 
 
 @registry.register("model")
@@ -27,17 +31,19 @@ def cnn(
 
     ``input_shape`` is ``(C, H, W)``.
     """
+    channels = positive_ints(channels, "channels", "cnn")
+    hidden = positive_int(hidden, "hidden", "cnn")
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
     in_ch, hw = image_input("cnn", input_shape)
     stages: list[nn.Module] = []
     for out_ch in channels:
         block, hw = conv_block(in_ch, out_ch, hw, make_neuron, norm)
-        pool, hw = pool2(hw)
-        stages += [block, pool]
+        stages += [block, POOL.layer()]
+        hw = POOL.out_size(hw)
         in_ch = out_ch
     return nn.Sequential(
         *stages,
-        layers.Flatten(step_mode="m"),
+        layers.Flatten(),
         *hidden_fc(in_ch * hw[0] * hw[1], hidden, make_neuron, norm, dropout),
         dropout(),
         head(hidden, num_classes, make_neuron, spiking_head),

@@ -1,7 +1,9 @@
 """Regularisation choices for model builders (the ``dropout`` components).
 
 A dropout factory gives a builder ``dropout()``, placed after a hidden layer's neuron, and
-``linear(in, out)`` for hidden fully connected layers (DropConnect replaces the linear layer itself).
+``linear(in, out)`` for hidden fully connected layers (DropConnect replaces the linear layer itself).  A family
+without such places refuses a factory that needs them (:meth:`~DropoutFactory.require_positions`) instead of
+ignoring it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from snnlab import layers, registry
+from snnlab.validate import InvalidArgument
 
 
 @registry.register("dropout", "none")
@@ -20,11 +23,28 @@ class DropoutFactory:
 
     def __call__(self) -> nn.Module:
         """What follows a hidden neuron."""
-        return layers.Identity(step_mode="m")
+        return layers.Identity()
 
     def linear(self, in_features: int, out_features: int, bias: bool = True) -> nn.Module:
         """A hidden fully connected layer."""
-        return layers.Linear(in_features, out_features, bias=bias, step_mode="m")
+        return layers.Linear(in_features, out_features, bias=bias)
+
+    def require_positions(self, owner: str, *, after_neurons: bool, hidden_fc: bool) -> None:
+        """Refuse to be ignored: raise when ``owner`` has no place for what this factory makes (its ``dropout()``
+        where no layer follows hidden neurons, its ``linear`` where there is no hidden FC layer)."""
+        kind = type(self)
+        missing = [
+            where
+            for where, used, present in (
+                ("no dropout layer after hidden neurons", kind.__call__ is not DropoutFactory.__call__, after_neurons),
+                ("no hidden FC layer", kind.linear is not DropoutFactory.linear, hidden_fc),
+            )
+            if used and not present
+        ]
+        if missing:
+            raise InvalidArgument(
+                "dropout", self, f"{owner} has no dropout positions ({', '.join(missing)}); use dropout=none"
+            )
 
 
 @registry.register("dropout", "dropout")
@@ -35,7 +55,7 @@ class SpikingDropout(DropoutFactory):
     p: float = 0.5
 
     def __call__(self) -> nn.Module:
-        return layers.Dropout(self.p, step_mode="m")
+        return layers.Dropout(self.p)
 
 
 @registry.register("dropout", "dropconnect")
@@ -56,5 +76,4 @@ class DropConnect(DropoutFactory):
             samples_num=self.samples_num,
             invariant=self.invariant,
             activation=None,
-            step_mode="m",
         )

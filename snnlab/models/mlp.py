@@ -11,6 +11,7 @@ from snnlab import layers, registry
 from snnlab.models.blocks import NeuronFactory, default_neuron, head, hidden_fc
 from snnlab.models.dropouts import DropoutFactory
 from snnlab.models.norms import NormFactory
+from snnlab.validate import positive_ints
 
 
 @registry.register("model")
@@ -23,9 +24,11 @@ def mlp(
     hidden: Sequence[int] = (256,),
     spiking_head: bool = False,
 ) -> nn.Sequential:
-    """``linear → norm → neuron → dropout`` for each width in ``hidden``, then the output layer."""
+    """``linear → norm → neuron → dropout`` for each width in ``hidden`` (a list), then the output layer."""
+    hidden = positive_ints(hidden, "hidden", "mlp")
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
-    body: list[nn.Module] = [layers.Flatten(step_mode="m")]
+    dropout.require_positions("mlp with hidden=[]", after_neurons=bool(hidden), hidden_fc=bool(hidden))
+    body: list[nn.Module] = [layers.Flatten()]
     features = math.prod(input_shape)
     for width in hidden:
         body += [*hidden_fc(features, width, make_neuron, norm, dropout), dropout()]

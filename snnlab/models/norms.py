@@ -18,7 +18,7 @@ from snnlab import layers, registry
 
 
 def _identity() -> nn.Module:
-    return layers.Identity(step_mode="m")
+    return layers.Identity()
 
 
 @registry.register("norm", "none")
@@ -52,7 +52,7 @@ class BN(NormFactory):
         if dims not in (1, 2):
             raise ValueError(f"{type(self).__name__}.pre: dims must be 1 or 2, got {dims}")
         cls = self.classes[dims - 1]
-        return cls(*self.leading_args(residual), channels, eps=self.eps, momentum=self.momentum, step_mode="m")
+        return cls(*self.leading_args(residual), channels, eps=self.eps, momentum=self.momentum)
 
 
 @registry.register("norm", "tdbn")
@@ -117,7 +117,5 @@ class NeuNorm(NormFactory):
 
     def post(self, channels: int, height: int | None = None, width: int | None = None) -> nn.Module:
         spatial = height is not None and width is not None
-        neunorm = layers.NeuNorm(
-            channels, height or 1, width or 1, k=self.k, shared_across_channels=self.shared, step_mode="m"
-        )
+        neunorm = layers.NeuNorm(channels, height or 1, width or 1, k=self.k, shared_across_channels=self.shared)
         return neunorm if spatial else _Unsqueeze2d(neunorm)

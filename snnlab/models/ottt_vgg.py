@@ -13,12 +13,16 @@ from collections.abc import Sequence
 from torch import nn
 
 from snnlab import layers, registry
-from snnlab.models.blocks import NeuronFactory, default_neuron, head, image_input, init_weights, pool2, width
+from snnlab.models.blocks import NeuronFactory, booleans, conv_layout, default_neuron, head, image_input, width
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import VGGInit
 from snnlab.models.norms import NormFactory
+from snnlab.models.pools import AvgPool
+from snnlab.validate import positive
 
 OTTT_VGG11: tuple[int | str, ...] = (64, 128, "A", 256, 256, "A", 512, 512, "A", 512, 512)
 """The official code's cfg 'A': conv widths, ``"A"`` a 2×2 average pool; a global average pool follows."""
+POOL = AvgPool()
 
 
 @registry.register("model")
@@ -42,28 +46,33 @@ def ottt_vgg(
     ``None`` leaves the scale out.  Pools use ``ceil_mode``, so odd map sizes never shrink below 1×1.  Init as the
     official code: conv weights Kaiming-normal (fan_out), linear weights N(0, 0.01), biases zero.
     """
+    channels = conv_layout(channels, "A", "channels", "ottt_vgg")
+    width_mult = positive(width_mult, "width_mult", "ottt_vgg")
+    booleans("ottt_vgg", weight_standardization=weight_standardization)
+    if output_scale is not None:
+        output_scale = positive(output_scale, "output_scale", "ottt_vgg")
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
-    in_ch, (h, w) = image_input("ottt_vgg", input_shape)
+    convs = any(v != "A" for v in channels)
+    dropout.require_positions("ottt_vgg", after_neurons=convs, hidden_fc=False)
+    in_ch, hw = image_input("ottt_vgg", input_shape)
     body: list[nn.Module] = []
     for v in channels:
         if v == "A":
-            pool, (h, w) = pool2((h, w), "avg")
-            body.append(pool)
+            body.append(POOL.layer())
+            hw = POOL.out_size(hw)
             continue
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"ottt_vgg: channels entries are positive widths or 'A' (average pool), got {v!r}")
         out_ch = width(v, width_mult)
         conv_cls = layers.ScaledWSConv2d if weight_standardization else layers.Conv2d
-        block = [conv_cls(in_ch, out_ch, 3, padding=1, step_mode="m"), norm.pre(out_ch), make_neuron()]
+        block = [conv_cls(in_ch, out_ch, 3, padding=1), norm.pre(out_ch), make_neuron()]
         if output_scale is not None:
-            block.append(layers.Scale(output_scale, step_mode="m"))
-        block += [norm.post(out_ch, h, w), dropout()]
+            block.append(layers.Scale(output_scale))
+        block += [norm.post(out_ch, *hw), dropout()]
         body.append(nn.Sequential(*block))
         in_ch = out_ch
     net = nn.Sequential(
         *body,
-        layers.AdaptiveAvgPool2d(1, step_mode="m"),
-        layers.Flatten(step_mode="m"),
+        layers.AdaptiveAvgPool2d(1),
+        layers.Flatten(),
         head(in_ch, num_classes, make_neuron, spiking_head),
     )
-    return init_weights(net, "vgg")
+    return VGGInit()(net)

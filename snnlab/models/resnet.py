@@ -10,16 +10,20 @@ from torch import nn
 from snnlab import layers, registry
 from snnlab.models.blocks import (
     NeuronFactory,
+    booleans,
+    component,
     conv_block,
     default_neuron,
     head,
     hidden_fc,
     image_input,
-    init_weights,
+    initialised,
     width,
 )
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import Init
 from snnlab.models.norms import NormFactory
+from snnlab.validate import positive, positive_int
 
 
 class BasicBlock(nn.Module):
@@ -37,13 +41,13 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.conv1, hw = conv_block(in_channels, out_channels, hw, make_neuron, norm, stride=stride)
         self.conv2 = nn.Sequential(
-            layers.Conv2d(out_channels, out_channels, 3, padding=1, bias=False, step_mode="m"),
+            layers.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
             norm.pre(out_channels, residual=True),
         )
-        self.shortcut: nn.Module = layers.Identity(step_mode="m")
+        self.shortcut: nn.Module = layers.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
-                layers.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False, step_mode="m"),
+                layers.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 norm.pre(out_channels, residual=True),
             )
         self.neuron = make_neuron()
@@ -66,15 +70,20 @@ def resnet19(
     spiking_head: bool = False,
     stem_channels: int = 128,
     fc_norm: bool = True,
-    init: str = "default",
+    init: Init | None = None,
 ) -> nn.Sequential:
     """Stem conv and stages of 3×128, 3×256 (stride 2), 2×512 (stride 2) basic blocks, average pool,
     one hidden FC layer of ``hidden`` spiking units; channels scaled by ``width_mult``.
 
     ``stem_channels=128`` is the tdBN paper's layout; TET's code (``models/resnet_models.py``) uses 64, so its
     first block gets a 1×1 projection shortcut.  ``fc_norm``: the norm on the hidden FC layer (TET's code has
-    none).  ``init``: a key of :data:`snnlab.models.blocks.INITS`.
+    none).  ``init``: the weight initialisation (``None``: torch's).
     """
+    width_mult = positive(width_mult, "width_mult", "resnet19")
+    hidden = positive_int(hidden, "hidden", "resnet19")
+    stem_channels = positive_int(stem_channels, "stem_channels", "resnet19")
+    booleans("resnet19", fc_norm=fc_norm)
+    init = component(init, Init, "init", "resnet19", optional=True)
     norm, dropout = norm or NormFactory(), dropout or DropoutFactory()
     image_ch, hw = image_input("resnet19", input_shape)
     in_ch = width(stem_channels, width_mult)
@@ -89,10 +98,10 @@ def resnet19(
     hidden = width(hidden, width_mult)
     net = nn.Sequential(
         *blocks,
-        layers.AdaptiveAvgPool2d(1, step_mode="m"),
-        layers.Flatten(step_mode="m"),
+        layers.AdaptiveAvgPool2d(1),
+        layers.Flatten(),
         *hidden_fc(in_ch, hidden, make_neuron, norm, dropout, fc_norm=fc_norm),
         dropout(),
         head(hidden, num_classes, make_neuron, spiking_head),
     )
-    return init_weights(net, init)
+    return initialised(net, init)

@@ -17,17 +17,23 @@ from snnlab import layers, registry
 from snnlab.models.blocks import (
     NeuronFactory,
     SEWBlock,
+    component,
     conv_block,
     default_neuron,
     head,
     image_input,
-    init_weights,
-    pool2,
+    initialised,
     require_size,
     width,
 )
+from snnlab.models.connects import Add, Connect
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import Init
 from snnlab.models.norms import NormFactory
+from snnlab.models.pools import MaxPool
+from snnlab.validate import positive, positive_ints
+
+REFERENCE_CONNECT, POOL = Add(), MaxPool(ceil_mode=False)
 
 
 @registry.register("model")
@@ -38,19 +44,25 @@ def sew_dvs(
     norm: NormFactory | None = None,
     dropout: DropoutFactory | None = None,
     channels: Sequence[int] = (32,) * 7,
-    connect: str = "ADD",
+    connect: Connect = REFERENCE_CONNECT,
     width_mult: float = 1.0,
     spiking_head: bool = False,
-    init: str = "default",
+    init: Init | None = None,
 ) -> nn.Sequential:
-    """One ``[projection] → SEW block → max pool`` stage per entry of ``channels`` (scaled by ``width_mult``).
+    """One ``[projection] → SEW block → 2×2 max pool (floor)`` stage per entry of ``channels`` (scaled by
+    ``width_mult``).
 
-    ``connect`` is the SEW function (``ADD``, ``AND``, ``IAND``); ``init`` a key of
-    :data:`snnlab.models.blocks.INITS` (the reference keeps torch's initialisation).
+    ``connect`` is the SEW function (``ADD``, ``AND``, ``IAND``); ``init``: ``None`` keeps torch's initialisation
+    (the reference).  The net has no hidden FC layer and no dropout: a ``dropout`` other than ``none`` is refused.
     """
+    channels = positive_ints(channels, "channels", "sew_dvs", allow_empty=False)
+    connect = component(connect, Connect, "connect", "sew_dvs")
+    width_mult = positive(width_mult, "width_mult", "sew_dvs")
+    init = component(init, Init, "init", "sew_dvs", optional=True)
+    (dropout or DropoutFactory()).require_positions("sew_dvs", after_neurons=False, hidden_fc=False)
     norm = norm or NormFactory()
     in_ch, hw = image_input("sew_dvs", input_shape)
-    require_size("sew_dvs", input_shape, len(channels))
+    require_size("sew_dvs", input_shape, len(channels), POOL)
     body: list[nn.Module] = []
     for c in (width(c, width_mult) for c in channels):
         if in_ch != c:
@@ -59,7 +71,7 @@ def sew_dvs(
             in_ch = c
         first, hw = conv_block(c, c, hw, make_neuron, norm)
         second, hw = conv_block(c, c, hw, make_neuron, norm)
-        pool, hw = pool2(hw, "max", ceil_mode=False)
-        body += [SEWBlock(nn.Sequential(first, second), connect), pool]
-    body += [layers.Flatten(step_mode="m"), head(in_ch * hw[0] * hw[1], num_classes, make_neuron, spiking_head)]
-    return init_weights(nn.Sequential(*body), init)
+        body += [SEWBlock(nn.Sequential(first, second), connect), POOL.layer()]
+        hw = POOL.out_size(hw)
+    body += [layers.Flatten(), head(in_ch * hw[0] * hw[1], num_classes, make_neuron, spiking_head)]
+    return initialised(nn.Sequential(*body), init)

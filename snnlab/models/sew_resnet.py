@@ -17,15 +17,19 @@ from snnlab import layers, registry
 from snnlab.models.blocks import (
     NeuronFactory,
     SEWBlock,
+    component,
     conv_block,
     default_neuron,
     head,
     image_input,
-    init_weights,
+    initialised,
     width,
 )
+from snnlab.models.connects import Add, Connect
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import Init, KaimingFanOut
 from snnlab.models.norms import NormFactory
+from snnlab.validate import one_of, positive
 
 # depth: (bottleneck blocks?, blocks per stage)
 SEW_DEPTHS: dict[int, tuple[bool, tuple[int, int, int, int]]] = {
@@ -35,6 +39,7 @@ SEW_DEPTHS: dict[int, tuple[bool, tuple[int, int, int, int]]] = {
     101: (True, (3, 4, 23, 3)),
     152: (True, (3, 8, 36, 3)),
 }
+REFERENCE_CONNECT, REFERENCE_INIT = Add(), KaimingFanOut()
 
 
 def _sew_block(
@@ -43,7 +48,7 @@ def _sew_block(
     stride: int,
     hw: tuple[int, int],
     bottleneck: bool,
-    connect: str,
+    connect: Connect,
     make_neuron: NeuronFactory,
     norm: NormFactory,
 ) -> tuple[SEWBlock, int, tuple[int, int]]:
@@ -71,24 +76,28 @@ def sew_resnet(
     norm: NormFactory | None = None,
     dropout: DropoutFactory | None = None,
     depth: int = 34,
-    connect: str = "ADD",
+    connect: Connect = REFERENCE_CONNECT,
     width_mult: float = 1.0,
     spiking_head: bool = False,
-    init: str = "kaiming_fan_out",
+    init: Init | None = REFERENCE_INIT,
 ) -> nn.Sequential:
     """SEW ResNet-``depth`` with element-wise function ``connect`` (``ADD``, ``AND``, ``IAND``).
 
-    Channels (64, 128, 256, 512 per stage, ×4 at bottleneck outputs) are scaled by ``width_mult``; ``init`` is a
-    key of :data:`snnlab.models.blocks.INITS` (the reference: Kaiming-normal fan-out convs, torch's FC).
+    Channels (64, 128, 256, 512 per stage, ×4 at bottleneck outputs) are scaled by ``width_mult``; ``init``: the
+    reference's Kaiming-normal fan-out convs and torch's FC (``None``: torch's everywhere).  The net has no hidden
+    FC layer and no dropout: a ``dropout`` other than ``none`` is refused.
     """
-    if depth not in SEW_DEPTHS:
-        raise ValueError(f"sew_resnet: unknown depth {depth}; valid: {sorted(SEW_DEPTHS)}")
+    depth = one_of(depth, sorted(SEW_DEPTHS), "depth", "sew_resnet")
+    connect = component(connect, Connect, "connect", "sew_resnet")
+    width_mult = positive(width_mult, "width_mult", "sew_resnet")
+    init = component(init, Init, "init", "sew_resnet", optional=True)
+    (dropout or DropoutFactory()).require_positions("sew_resnet", after_neurons=False, hidden_fc=False)
     norm = norm or NormFactory()
     bottleneck, n_blocks = SEW_DEPTHS[depth]
     image_ch, hw = image_input("sew_resnet", input_shape)
     ch = width(64, width_mult)
     stem, hw = conv_block(image_ch, ch, hw, make_neuron, norm, stride=2, kernel_size=7)
-    body: list[nn.Module] = [stem, layers.MaxPool2d(3, 2, 1, step_mode="m")]
+    body: list[nn.Module] = [stem, layers.MaxPool2d(3, 2, 1)]
     hw = ((hw[0] - 1) // 2 + 1, (hw[1] - 1) // 2 + 1)
     for stage, blocks in enumerate(n_blocks):
         planes = width(64 * 2**stage, width_mult)
@@ -98,8 +107,8 @@ def sew_resnet(
             )
             body.append(block)
     body += [
-        layers.AdaptiveAvgPool2d(1, step_mode="m"),
-        layers.Flatten(step_mode="m"),
+        layers.AdaptiveAvgPool2d(1),
+        layers.Flatten(),
         head(ch, num_classes, make_neuron, spiking_head),
     ]
-    return init_weights(nn.Sequential(*body), init)
+    return initialised(nn.Sequential(*body), init)

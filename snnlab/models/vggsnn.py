@@ -15,8 +15,10 @@ from torch import nn
 from snnlab import registry
 from snnlab.models.blocks import NeuronFactory, default_neuron
 from snnlab.models.dropouts import DropoutFactory
+from snnlab.models.inits import KaimingFanOut
 from snnlab.models.norms import NormFactory
-from snnlab.models.vgg import vgg_net
+from snnlab.models.pools import AvgPool
+from snnlab.models.vgg import preset, vgg_net
 
 VGGSNN_LAYOUT: list[int | str] = [64, 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P"]
 
@@ -37,12 +39,11 @@ def vggsnn(
     ``options`` override the reference's :func:`~snnlab.models.vgg.vgg_net` options.
     """
     reference = {
-        "pool": "avg",
-        "ceil_mode": False,
+        "pool": AvgPool(ceil_mode=False),
         "global_pool": False,
         "conv_bias": True,
         "fc_bias": True,
-        "init": "kaiming_fan_out",
+        "init": KaimingFanOut(),
     }
     return vgg_net(
         VGGSNN_LAYOUT,
@@ -54,5 +55,5 @@ def vggsnn(
         name="vggsnn",
         width_mult=width_mult,
         spiking_head=spiking_head,
-        **(reference | options),
+        **preset("vggsnn", reference, options),
     )

@@ -1,4 +1,5 @@
-"""``BaseNode``: the stateful spiking-neuron module shared by IF, LIF, PLIF and RIF."""
+"""``BaseNode``: the stateful spiking-neuron module that runs a neuron declaration
+(:class:`~snnlab.math.dynamics.NeuronDynamics`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 from snnlab.base import MemoryModule
 from snnlab.kernels import check_backend, resolve_backend
-from snnlab.math.dynamics import NeuronDynamics
+from snnlab.math.dynamics import MEMBRANE, NeuronDynamics
 from snnlab.math.surrogate import Surrogate, get_surrogate
 
 SurrogateSpec = str | Surrogate | Mapping[str, Any] | None
@@ -23,14 +24,19 @@ def _check_real(owner: str, name: str, value: Any) -> float:
 
 
 class BaseNode(MemoryModule):
-    """Charge → fire → reset, with membrane state ``v`` kept between steps until :meth:`reset`.
+    """Charge → fire → reset of the declaration :attr:`Dynamics`, with one memory per declared state (the membrane
+    ``v`` among them) kept between steps until :meth:`reset`.
+
+    A subclass sets :attr:`Dynamics` and provides :meth:`dynamics_options` (the values of the declaration's own
+    fields) and :meth:`param_values` (each declared parameter's value: a float, or a tensor that may be
+    learnable, e.g. ``self.w.sigmoid()``; a per-channel one has shape ``[C]``).
 
     Args:
         v_threshold: firing threshold ``V_th``.
-        v_reset: hard-reset potential; ``None`` selects soft reset (subtract ``V_th``).
-        surrogate: surrogate gradient, as a name, a :class:`~snnlab.math.surrogate.Surrogate` or
-            ``{"name": ..., **params}``; default ``sigmoid(alpha=4)``.
-        detach_reset: detach the spike in the reset path.
+        v_reset: hard-reset potential; ``None`` selects soft reset (subtract the threshold).
+        surrogate: surrogate gradient, a :class:`~snnlab.math.surrogate.Surrogate` or ``None`` for the default
+            ``Sigmoid(alpha=4)`` (a name or ``{"name": ..., **params}`` is accepted too).
+        detach_reset: detach the spike in the reset path (every state's post-spike update).
         step_mode: ``"s"`` (one ``[B, ...]`` step per call) or ``"m"`` (``[T, B, ...]`` per call).
         backend: multi-step backend: ``"auto"`` (default: the fused ``cupy`` kernels for CUDA tensors when CuPy
             works, the fused ``cpu`` kernels for CPU tensors, ``torch`` otherwise), ``"torch"`` (the reference
@@ -38,8 +44,7 @@ class BaseNode(MemoryModule):
         store_v_seq: in mode ``m``, keep every step's membrane potential in ``v_seq`` (``[T, B, ...]``).
     """
 
-    kind: ClassVar[str]
-    decay_input: bool = True
+    Dynamics: ClassVar[type[NeuronDynamics]]
 
     def __init__(
         self,
@@ -64,7 +69,8 @@ class BaseNode(MemoryModule):
         self.step_mode = step_mode
         self.backend = backend
         self.store_v_seq = bool(store_v_seq)
-        self.register_memory("v", self.v_init)
+        for state in self.Dynamics.states:
+            self.register_memory(state.name, self.v_init if state.name == MEMBRANE else state.init)
         self.register_memory("v_seq", None)
 
     @property
@@ -80,20 +86,35 @@ class BaseNode(MemoryModule):
         """Membrane potential after :meth:`reset`."""
         return 0.0 if self.v_reset is None else self.v_reset
 
-    @property
-    def theta(self) -> torch.Tensor | float | None:
-        """The scalar parameter of the charge equation (``1/τ`` or ``w``); ``None`` for IF."""
-        return None
+    def dynamics_options(self) -> dict[str, Any]:
+        """Values of the declaration's own fields (beyond threshold, reset, ``detach_reset`` and surrogate)."""
+        return {}
+
+    def param_values(self) -> dict[str, Any]:
+        """The value of each declared parameter, by name."""
+        return {}
 
     @property
     def dynamics(self) -> NeuronDynamics:
-        return NeuronDynamics(
-            self.kind, self.v_threshold, self.v_reset, self.detach_reset, self.decay_input, self.surrogate
+        return self.Dynamics(
+            self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, **self.dynamics_options()
         )
 
+    def _params(self, dyn: NeuronDynamics) -> tuple[Any, ...]:
+        values = self.param_values()
+        return tuple(values[q.name] for q in dyn.params)
+
+    def _states(self, dyn: NeuronDynamics, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.state_like(name, like) for name in dyn.state_names)
+
+    def _store(self, dyn: NeuronDynamics, states: tuple[torch.Tensor, ...]) -> None:
+        for name, value in zip(dyn.state_names, states):
+            setattr(self, name, value)
+
     def single_step_forward(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.state_like("v", x)
-        s, self.v, _ = self.dynamics.step(x, v, self.theta)
+        dyn = self.dynamics
+        s, states = dyn.step(x, self._states(dyn, x), dyn.param_views(self._params(dyn), x.shape))
+        self._store(dyn, states)
         return s
 
     def multi_step_forward(self, x_seq: torch.Tensor) -> torch.Tensor:
@@ -101,9 +122,10 @@ class BaseNode(MemoryModule):
             raise ValueError(
                 f"{type(self).__name__} in step mode 'm' expects [T, B, ...], got shape {tuple(x_seq.shape)}"
             )
-        v = self.state_like("v", x_seq[0])
+        dyn = self.dynamics
         run = resolve_backend(self.backend, x_seq).multi_step
-        s_seq, self.v, v_seq = run(self.dynamics, x_seq, v, self.theta, self.store_v_seq)
+        s_seq, states, v_seq = run(dyn, x_seq, self._states(dyn, x_seq[0]), self._params(dyn), self.store_v_seq)
+        self._store(dyn, states)
         if self.store_v_seq:
             self.v_seq = v_seq
         return s_seq

@@ -10,11 +10,11 @@ from lightning import LightningModule
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from snnlab import registry
 from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
-from snnlab.training.module import losses, readouts  # noqa: F401  (registers the losses and readouts)
 from snnlab.training.module.learning import BPTT, Batch, LearningMode, stepwise_outputs
+from snnlab.training.module.losses import CrossEntropy, Loss
+from snnlab.training.module.readouts import Mean, Readout
 
 STAGES = ("train", "val", "test", "predict")
 
@@ -26,11 +26,10 @@ class SNNClassifier(LightningModule):
         net: the spiking network, mapping ``[T, B, ...]`` to ``[T, B, K]`` in step mode ``m`` (in mode ``s``
             it is called once per step and this module loops over time).
         encoder: static ``[B, ...]`` → ``[T, B, ...]``; ``None`` for data that is already time-first.
-        num_classes: number of classes (``K`` is ``num_classes`` or ``num_classes × votes`` with voting).
+        num_classes: number of classes (``K`` is ``readout.output_units(num_classes)``).
         optimizer: ``params -> Optimizer`` (a ``_partial_`` config); ``scheduler``: ``optimizer -> LRScheduler``.
-        loss: a registered ``loss``: ``"ce"`` (cross-entropy on the scores) or ``"mse"`` (scores as firing
-            rates vs one-hot targets).
-        readout: a registered ``readout``: ``"mean"`` or ``"voting"`` (see :mod:`snnlab.training.module.readouts`).
+        loss: a :class:`~snnlab.training.module.losses.Loss`; default cross-entropy on the scores.
+        readout: a :class:`~snnlab.training.module.readouts.Readout`; default the mean over time.
         step_mode: the step mode ``net`` is in.
         learning: how a training batch becomes gradients (:mod:`snnlab.training.module.learning`); default BPTT.
             A mode that steps the optimizer itself (OTTT) turns off Lightning's automatic optimization.
@@ -44,19 +43,17 @@ class SNNClassifier(LightningModule):
         num_classes: int,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
-        loss: str = "ce",
-        readout: str = "mean",
+        loss: Loss | None = None,
+        readout: Readout | None = None,
         step_mode: str = "m",
         config: dict[str, Any] | None = None,
         learning: LearningMode | None = None,
-        loss_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.learning = learning or BPTT()
         self.automatic_optimization = self.learning.automatic_optimization
-        self.loss_fn = registry.get("loss", loss)
-        self.loss_kwargs = dict(loss_kwargs or {})
-        self.readout_fn = registry.get("readout", readout)
+        self.loss_fn = loss or CrossEntropy()
+        self.readout = readout or Mean()
         self.net = net
         self.encoder = encoder
         self.num_classes = num_classes
@@ -74,7 +71,7 @@ class SNNClassifier(LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores ``[B, num_classes]`` of a static ``[B, ...]`` or time-first ``[T, B, ...]`` batch."""
-        return self.readout_fn(self.outputs(x), self.num_classes)
+        return self.readout(self.outputs(x))
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Reset every stateful layer, then ``(loss, scores)`` of ``batch``."""
@@ -83,12 +80,8 @@ class SNNClassifier(LightningModule):
         return self.loss(self.outputs(x), y)
 
     def loss(self, out_seq: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loss, scores)`` of the output sequence ``out_seq`` ``[T, B, K]``.  A loss marked ``per_step`` (TET) gets
-        the scores of each step alone, ``[T, B, num_classes]`` (the readout reduces a leading axis of size 1)."""
-        scores = self.readout_fn(out_seq, self.num_classes)
-        if getattr(self.loss_fn, "per_step", False):
-            return self.loss_fn(self.readout_fn(out_seq[None], self.num_classes), y, **self.loss_kwargs), scores
-        return self.loss_fn(scores, y, **self.loss_kwargs), scores
+        """``(loss, scores)`` of the output sequence ``out_seq`` ``[T, B, K]``."""
+        return self.loss_fn(out_seq, y, self.readout), self.readout(out_seq)
 
     def _step(self, batch: Batch, stage: str, batch_idx: int = 0) -> torch.Tensor:
         if stage == "train":

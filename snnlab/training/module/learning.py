@@ -32,7 +32,7 @@ from snnlab.base import MemoryModule
 from snnlab.functional import reset_net
 from snnlab.layers import Dropout, NormWrapper, OTTTSequential
 from snnlab.neurons.base import BaseNode
-from snnlab.training.module.losses import mse_to_one_hot
+from snnlab.training.module.losses import MSE
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 """``(inputs, targets)`` of one step."""
@@ -167,7 +167,7 @@ class OTTT(LearningMode):
                 optimizer.zero_grad()
             loss, scores = module.loss(out[None], y)
             if self.mse_weight:
-                loss = (1.0 - self.mse_weight) * loss + self.mse_weight * mse_to_one_hot(scores, y)
+                loss = (1.0 - self.mse_weight) * loss + self.mse_weight * MSE().on_scores(scores, y)
             loss = loss / steps
             with nullcontext() if self.online_update or last else no_backward_sync(module):
                 module.manual_backward(loss)
@@ -176,7 +176,7 @@ class OTTT(LearningMode):
             losses.append(loss.detach())
             outputs.append(out.detach())
         self._step_schedulers(module, "step", batch_idx)
-        return torch.stack(losses).sum(), module.readout_fn(torch.stack(outputs), module.num_classes)
+        return torch.stack(losses).sum(), module.readout(torch.stack(outputs))
 
     def on_before_optimizer_step(self, module: LightningModule, optimizer: torch.optim.Optimizer) -> None:
         if self.gradient_clip_val:

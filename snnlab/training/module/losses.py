@@ -1,35 +1,76 @@
-"""Losses (``loss`` components) on class scores ``[B, classes]`` and integer targets ``[B]``."""
+"""Losses (``loss`` components): the network's output sequence ``[T, B, K]`` and integer targets ``[B]`` → a loss.
+
+A loss is an object built with its own arguments (config: ``classifier.loss: {_target_: tet, lamb: 0.001}``) and
+called with the output sequence, the targets and the readout, which gives the class scores.
+"""
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from snnlab import registry
+from snnlab.training.module.readouts import Readout
+from snnlab.validate import real
 
 
-@registry.register("loss", "ce")
-def cross_entropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+class Loss:
+    """Base class: subclasses set ``name`` (their registry name) and implement :meth:`on_scores` (a loss of the
+    read-out class scores ``[B, classes]``) or override ``__call__``."""
+
+    name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        registry.register("loss", cls.name, cls)
+
+    def __call__(self, out_seq: torch.Tensor, targets: torch.Tensor, readout: Readout) -> torch.Tensor:
+        """The loss of the output sequence ``out_seq`` ``[T, B, K]``."""
+        return self.on_scores(readout(out_seq), targets)
+
+    def on_scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The loss of class scores ``[B, classes]``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CrossEntropy(Loss):
     """Cross-entropy on the scores as logits."""
-    return F.cross_entropy(scores, targets)
+
+    name = "ce"
+
+    def on_scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(scores, targets)
 
 
-@registry.register("loss", "mse")
-def mse_to_one_hot(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+class MSE(Loss):
     """Mean squared error between the scores (as firing rates) and one-hot targets."""
-    return F.mse_loss(scores, F.one_hot(targets, scores.shape[-1]).to(scores.dtype))
+
+    name = "mse"
+
+    def on_scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(scores, F.one_hot(targets, scores.shape[-1]).to(scores.dtype))
 
 
-@registry.register("loss", "tet")
-def tet_loss(step_scores: torch.Tensor, targets: torch.Tensor, lamb: float = 1e-3, phi: float = 1.0) -> torch.Tensor:
-    """TET (Deng et al., ICLR 2022): ``(1 - λ)·mean_t CE(O_t, y) + λ·MSE(O, φ)`` on per-step scores ``[T, B, C]``.
+class TET(Loss):
+    """TET (Deng et al., ICLR 2022): ``(1 - λ)·mean_t CE(O_t, y) + λ·MSE(O, φ)`` on the scores of each step
+    ``O_t`` ``[T, B, classes]``.  Defaults ``λ = 1e-3``, ``φ = 1`` are those of the official code (``--lamb``,
+    ``--means``)."""
 
-    Defaults ``λ = 1e-3``, ``φ = 1`` are those of the official code (``--lamb``, ``--means``).
-    """
-    if step_scores.dim() != 3:
-        raise ValueError(f"the tet loss needs per-step scores [T, B, C], got shape {tuple(step_scores.shape)}")
-    ce = F.cross_entropy(step_scores.flatten(0, 1), targets.repeat(step_scores.shape[0]))
-    return (1.0 - lamb) * ce + lamb * F.mse_loss(step_scores, torch.full_like(step_scores, phi))
+    name = "tet"
 
+    def __init__(self, lamb: float = 1e-3, phi: float = 1.0) -> None:
+        self.lamb = real(lamb, "lamb", self.name, low=0.0, high=1.0)
+        self.phi = real(phi, "phi", self.name)
 
-tet_loss.per_step = True  # type: ignore[attr-defined]  # the module passes the scores of each step
+    def __call__(self, out_seq: torch.Tensor, targets: torch.Tensor, readout: Readout) -> torch.Tensor:
+        step_scores = readout.step_scores(out_seq)
+        ce = F.cross_entropy(step_scores.flatten(0, 1), targets.repeat(step_scores.shape[0]))
+        return (1.0 - self.lamb) * ce + self.lamb * F.mse_loss(step_scores, torch.full_like(step_scores, self.phi))
+
+    def __repr__(self) -> str:
+        return f"TET(lamb={self.lamb:g}, phi={self.phi:g})"

@@ -6,26 +6,63 @@ training step, so a bad value stops the run before it starts.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.data.base import SNNDataModule
 from snnlab.encoders import DirectEncoder, Encoder
-from snnlab.functional import set_backend, set_step_mode
+from snnlab.functional import configure
 from snnlab.instantiate import ConfigError, instantiate, traced
 from snnlab.training.module.classifier import SNNClassifier
 from snnlab.training.module.learning import LearningMode
+from snnlab.training.module.losses import Loss
+from snnlab.training.module.readouts import Readout
+
+log = logging.getLogger(__name__)
+
+
+def _node(value: object, args: Mapping[str, object] | None = None) -> str:
+    """The ``_target_`` node of an old spelling: a name (plus ``args``) or ``{name: ..., **args}``."""
+    if isinstance(value, Mapping):
+        value, args = value.get("name"), {k: v for k, v in value.items() if k != "name"}
+    return "{" + ", ".join(f"{k}: {v}" for k, v in {"_target_": value, **(args or {})}.items()) + "}"
+
+
+def check_classifier(classifier: DictConfig) -> None:
+    """Refuse the spellings from before loss and readout were ``_target_`` nodes, showing the node spelling."""
+    loss_args = classifier.get("loss_kwargs")
+    votes = {"votes": classifier.votes} if "votes" in classifier and classifier.get("readout") == "voting" else None
+    for key, args in (("loss", loss_args), ("readout", votes)):
+        value = classifier.get(key)
+        if not (isinstance(value, Mapping) and "_target_" in value):
+            raise ConfigError(
+                f"classifier.{key}={value!r}: a {key} is a _target_ node now: classifier.{key}={_node(value, args)}"
+            )
+    if "loss_kwargs" in classifier:
+        new = _node(classifier.loss._target_, loss_args) if loss_args else "{_target_: tet, lamb: 0.001, phi: 1.0}"
+        raise ConfigError(
+            f"classifier.loss_kwargs={loss_args!r}: the loss's arguments go into its node: classifier.loss={new}"
+        )
+    if "votes" in classifier:
+        new = _node("voting", {"votes": classifier.votes})
+        raise ConfigError(
+            f"classifier.votes={classifier.votes!r}: the votes belong to the voting readout: classifier.readout={new}"
+        )
+
+
+def build_head(classifier: DictConfig) -> tuple[Loss, Readout]:
+    """The loss and readout of the ``classifier`` config (``classifier.loss``, ``classifier.readout``)."""
+    check_classifier(classifier)
+    return instantiate(classifier.loss, kind="loss"), instantiate(classifier.readout, kind="readout")
 
 
 def output_units(num_classes: int, classifier: DictConfig) -> int:
-    """Output neurons of the network: ``num_classes``, times ``votes`` with the voting readout."""
-    if classifier.readout != "voting":
-        return num_classes
-    votes = classifier.votes
-    if isinstance(votes, bool) or not isinstance(votes, int) or votes < 1:
-        raise ValueError(f"classifier.votes must be a positive integer, got {votes!r}")
-    return num_classes * votes
+    """Output neurons of the network for ``num_classes`` classes, as the readout needs them."""
+    return build_head(classifier)[1].output_units(num_classes)
 
 
 def build_learning(cfg: DictConfig) -> LearningMode:
@@ -45,12 +82,12 @@ def build_model(
         input_shape=tuple(input_shape),
         num_classes=output_units(num_classes, cfg.classifier),
         spiking_head=cfg.classifier.spiking_head,
-        make_neuron=instantiate(cfg.neuron, kind="neuron", step_mode=step_mode, backend=cfg.backend),
+        make_neuron=instantiate(cfg.neuron, kind="neuron"),
         norm=traced(cfg.norm, instantiate(cfg.norm, kind="norm")),
         dropout=traced(cfg.dropout, instantiate(cfg.dropout, kind="dropout")),
     )
-    set_step_mode(net, step_mode)
-    set_backend(net, cfg.backend)
+    for note in configure(net, step_mode, cfg.backend):  # a foreign neuron without the option
+        log.warning(note)
     return learning.prepare(net)
 
 
@@ -109,15 +146,15 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
     check_train_steps(net, datamodule)
     scheduler = cfg.get("scheduler")
+    loss, readout = build_head(cfg.classifier)
     module = SNNClassifier(
         net=net,
         encoder=build_encoder(cfg, datamodule),
         num_classes=datamodule.num_classes,
         optimizer=instantiate(cfg.optim),
         scheduler=instantiate(scheduler) if scheduler else None,
-        loss=cfg.classifier.loss,
-        loss_kwargs=cfg.classifier.get("loss_kwargs"),
-        readout=cfg.classifier.readout,
+        loss=loss,
+        readout=readout,
         step_mode=learning.step_mode(cfg.step_mode),
         config=OmegaConf.to_container(cfg, resolve=True),
         learning=learning,

@@ -28,8 +28,16 @@ from snnlab.training.module.classifier import SNNClassifier
 from snnlab.training.reports.plots import layer_labels, plot_firing_rates
 from snnlab.training.reports.summary import plot_curves, print_summary, write_summary
 from snnlab.training.run.build import build
-from snnlab.training.run.preflight import check_backend, check_resume, dry_run, load_checkpoint, sync_batchnorm
+from snnlab.training.run.preflight import (
+    check_backend,
+    check_resume,
+    dry_run,
+    load_checkpoint,
+    run_device,
+    sync_batchnorm,
+)
 from snnlab.training.run.resume import Preemption, RunState, floats, last_checkpoint_path
+from snnlab.validate import integer, positive_int
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +76,10 @@ def prepare(cfg: DictConfig) -> Run:
 
     A bad value raises :class:`~snnlab.instantiate.ConfigError` naming its key, before anything is written.
     """
-    epochs = cfg.trainer.get("max_epochs")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"trainer.max_epochs={epochs!r}: must be a positive integer (epochs to train)")
+    positive_int(cfg.trainer.get("max_epochs"), "trainer.max_epochs")  # the schedule is tried over every epoch
+    run_device(cfg.trainer)  # trainer=gpu without a GPU stops here
     if cfg.seed is not None:
-        lightning.seed_everything(cfg.seed, workers=True)
+        lightning.seed_everything(integer(cfg.seed, "seed", minimum=0), workers=True)
     out_dir = Path(cfg.paths.output_dir)
     ckpt_path = cfg.get("ckpt_path") or requeued_checkpoint(out_dir)
     checkpoint = load_checkpoint(ckpt_path, "ckpt_path") if ckpt_path else None

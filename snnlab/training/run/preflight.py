@@ -32,6 +32,20 @@ def uses_gpu(trainer_cfg: DictConfig) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+def run_device(trainer_cfg: DictConfig) -> torch.device:
+    """The device this process trains on: its CUDA device, or the CPU.  A GPU trainer on a machine without a CUDA
+    device is a :class:`ConfigError` naming ``trainer.accelerator``."""
+    if not uses_gpu(trainer_cfg):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        accelerator = trainer_cfg.get("accelerator")
+        raise ConfigError(
+            f"trainer.accelerator={accelerator!r}: trainer=gpu needs a CUDA device and none was found here "
+            "(torch.cuda.is_available() is false); use trainer=cpu, or trainer.accelerator=auto (a GPU when visible)"
+        )
+    return torch.device("cuda", local_rank())
+
+
 def sync_batchnorm(trainer_cfg: DictConfig) -> bool:
     """``trainer.sync_batchnorm``: ``auto`` is on with GPUs (Lightning applies it to multi-process strategies only);
     ``true`` on the CPU is an error (torch's DDP has no SyncBatchNorm there)."""
@@ -49,19 +63,9 @@ def sync_batchnorm(trainer_cfg: DictConfig) -> bool:
 
 
 def check_backend(cfg: DictConfig) -> None:
-    """An explicit neuron backend must run on the run's device here (``auto`` always does)."""
-    if cfg.backend == "auto":
-        return
-    backend = registry.get("backend", cfg.backend)
-    device = "cuda" if uses_gpu(cfg.trainer) else "cpu"
-    if device not in backend.devices:
-        raise ConfigError(
-            f"backend={cfg.backend!r}: runs on {'/'.join(backend.devices)} tensors, but this run is on the {device} "
-            f"(trainer.accelerator={cfg.trainer.get('accelerator')!r}); use backend=auto"
-        )
-    reason = backend.unavailable()
-    if reason is not None:
-        raise ConfigError(f"backend={cfg.backend!r}: unavailable here: {reason}; {backend.hint or 'use backend=auto'}")
+    """An explicit neuron backend (not ``auto``) must run on the run's device here: the backend's own check."""
+    if cfg.backend != "auto":
+        registry.get("backend", cfg.backend).check(torch.empty(0, device=run_device(cfg.trainer)))
 
 
 def load_checkpoint(path: str | Path, key: str = "checkpoint") -> dict[str, Any]:
@@ -151,7 +155,7 @@ def try_schedule(cfg: DictConfig, module: SNNClassifier) -> None:
 def try_network(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
     """The network on two samples in training mode, on the run's device; errors name the node that built the layer."""
     state = copy.deepcopy(module.state_dict())
-    device = torch.device("cuda", local_rank()) if uses_gpu(cfg.trainer) else "cpu"
+    device = run_device(cfg.trainer)
     try:
         with torch.no_grad():
             module.to(device).train().compute_loss([t.to(device) for t in batch])
