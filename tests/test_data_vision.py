@@ -161,6 +161,14 @@ def test_split_is_seeded(tmp_path: Path) -> None:
     assert val[0] == val[1] != val[2]
 
 
+@pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_data_config_splits_with_a_fixed_seed(path: Path) -> None:
+    """One rule for all data: the splits do not follow the run's seed, so runs with other seeds see the same data."""
+    node = OmegaConf.load(path)
+    assert node.seed == 0 and node.get("split_seed", 0) == 0
+    assert "independent of the run seed" in path.read_text()
+
+
 @pytest.mark.parametrize(
     ("module", "expected"),
     [

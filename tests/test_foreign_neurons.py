@@ -77,7 +77,7 @@ def test_configure_sets_what_foreign_modules_have_and_notes_the_rest() -> None:
     ("step_mode", "backend", "message"),
     [
         ("x", "auto", r"^step_mode='x': must be 'm' \(whole \[T, B, \.\.\.\] sequences\) or 's' \(step by step\)$"),
-        ("m", "nope", r"backend 'nope'.*valid: auto, cpu, cupy, torch"),
+        ("m", "nope", r"backend.'nope'.*valid: auto, cpu, cupy, torch"),
     ],
 )
 def test_configure_checks_its_values(step_mode: str, backend: str, message: str) -> None:

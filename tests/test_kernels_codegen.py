@@ -1,32 +1,43 @@
-"""The CUDA code generator, on CPU: rendered formulas evaluate like the torch ones, every kernel compiles, and
-the kernels themselves, built for the host, compute what the torch backend computes."""
+"""The CUDA code generator, on CPU: the rendered math computes what the declarations compute, every kernel
+compiles, and the kernels themselves, built for the host and driven by the cupy backend's autograd
+(:mod:`snnlab.kernels.cuda_autograd`, with a ctypes launcher), compute what the torch backend computes."""
 
 import ctypes
 import shutil
 import subprocess
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from snnlab.kernels import torch_backend
+from snnlab import registry
+from snnlab.kernels import cuda_autograd, torch_backend
 from snnlab.kernels.codegen import (
     CUDA_OPS,
     IO_TYPES,
-    Expr,
     dynamics_variants,
     kernel_names,
+    kernel_params,
     kernel_source,
     kernel_sources,
-    literal,
     render_math,
 )
-from snnlab.math.dynamics import NeuronDynamics
+from snnlab.kernels.render import Expr, literal
+from snnlab.math.dynamics import MEMBRANE
 from snnlab.math.ops import TORCH_OPS, TorchOps
+from snnlab.math.symbolic_step import symbolic_step
 
 VARIANTS = dynamics_variants()
-INPUTS = ("v", "x", "theta", "h", "s", "grad_s", "grad_v", "v_prev")
-OUTPUTS = ("charge", "fire", "reset", "grad_x", "grad_v_prev", "grad_theta")
+PARAMS = {"decay": 0.4, "w": -0.05, "rho": 0.8, "beta": 0.3, "alpha": 0.6}
+"""Test values of the declared parameters (others: 0.5)."""
+
+
+HALF_VARIANTS = [  # fp16/bf16: no parameter, several states, a per-channel parameter
+    next(d for d in VARIANTS if not d.params),
+    next(d for d in VARIANTS if len(d.states) > 1 and d.v_reset is None),
+    next(d for d in VARIANTS if any(q.per_channel for q in d.params)),
+]
 
 
 def test_literals_are_exact_float32_constants():
@@ -39,11 +50,9 @@ def test_literals_are_exact_float32_constants():
         literal(float("inf"))
 
 
-def test_expressions_render_fully_parenthesised_and_track_symbols():
+def test_expressions_render_fully_parenthesised():
     a, b = Expr.symbol("a"), Expr.symbol("b")
-    e = 1.0 - a * (b + 2.0) / -a
-    assert e.code == "(1.0f - ((a * (b + 2.0f)) / (-a)))"
-    assert e.symbols == {"a", "b"}
+    assert (1.0 - a * (b + 2.0) / -a).code == "(1.0f - ((a * (b + 2.0f)) / (-a)))"
     with pytest.raises(TypeError, match="cannot branch"):
         bool(a)
 
@@ -53,72 +62,47 @@ def test_cuda_ops_mirror_torch_ops():
     assert names == {n for n in vars(type(CUDA_OPS)) if not n.startswith("_")}
 
 
-def test_variant_matrix_and_kernel_names():
-    assert len(VARIANTS) == 96 and len(set(VARIANTS)) == 96
-    names = {render_math(d).name for d in VARIANTS}
-    assert len(names) == len(VARIANTS)  # every variant has distinct math
-    fwd, bwd, bwd_theta = kernel_names(VARIANTS[0], torch.float16)
-    assert fwd.endswith("_f16_fwd") and bwd.endswith("_f16_bwd") and bwd_theta is None  # IF: no θ
+def test_variant_matrix_covers_every_registered_neuron_and_names_are_distinct():
+    declarations = {getattr(registry.get("neuron", n), "Dynamics", None) for n in registry.names("neuron")}
+    assert {type(d) for d in VARIANTS} == declarations - {None}
+    assert len(set(VARIANTS)) == len(VARIANTS)
+    per_kind = len(registry.names("surrogate")) * 4  # × hard/soft × detach_reset
+    assert len(VARIANTS) == per_kind * sum(len(cls.variants()) for cls in declarations - {None})
+    names = {kernel_names(d, torch.float16) for d in VARIANTS}
+    assert len(names) == len(VARIANTS)  # every variant has distinct math or parameter layout
+    fwd, bwd = kernel_names(HALF_VARIANTS[2], torch.float16)
+    assert fwd.endswith("_per_channel_decay_f16_fwd") and bwd.endswith("_per_channel_decay_f16_bwd")
     with pytest.raises(TypeError, match="float64"):
         kernel_source(VARIANTS[0], torch.float64)
 
 
-def test_input_needed_by_backward_only_for_learnable_decay_input():
-    for dyn in VARIANTS:
-        neuron = render_math(dyn)
-        assert not neuron.x_in_grads
-        assert neuron.x_in_theta_grad == (dyn.kind == "lif" and dyn.decay_input)
+def test_backward_reads_the_input_only_where_a_parameter_gradient_needs_it():
+    reads_x = {type(d).__name__ for d in VARIANTS if symbolic_step(d).x_in_grads(params=True)}
+    assert reads_x == {"LIFDynamics", "AdaptiveLIFDynamics", "CUBALIFDynamics"}
+    assert not any(symbolic_step(d).x_in_grads(params=False) for d in VARIANTS)
+    lif_without_decay_input = [d for d in VARIANTS if type(d).__name__ == "LIFDynamics" and not d.decay_input]
+    assert lif_without_decay_input and not any(symbolic_step(d).x_in_grads(True) for d in lif_without_decay_input)
 
 
 # -- the generated CUDA, built for the host -------------------------------------------------------------------
-# multistep.cuh compiled by the host C++ compiler: a launch runs its blocks one after another, each as
-# SNNLAB_BLOCK std::threads, so the warp shuffles and __syncthreads of the θ reduction are real barriers.
-# Stub cuda_fp16.h / cuda_bf16.h headers convert half types in software.
+# multistep.cuh compiled by the host C++ compiler: a launch runs its threads one after another.  Stub
+# cuda_fp16.h / cuda_bf16.h headers convert half types in software.
 HOST_PRELUDE = r"""
-#include <barrier>
 #include <math.h>
 #include <cstring>
-#include <memory>
-#include <mutex>
-#include <thread>
-#include <vector>
 #define __global__
 #define __device__
 #define __forceinline__ inline
 #define __launch_bounds__(n)
-#define __shared__ static
 struct dim3 { long long x = 0; };
-thread_local dim3 blockIdx, threadIdx;
+dim3 blockIdx, threadIdx;
 namespace host {
 constexpr int kBlock = 256;
-std::unique_ptr<std::barrier<>> block_barrier, warp_barriers[kBlock / 32];
-float lanes[kBlock];
-std::mutex atomic_mutex;
 template <class... P, class... A> void launch(void (*kernel)(P...), long long n, A... args) {
-  for (long long b = 0; b * kBlock < n; ++b) {
-    block_barrier = std::make_unique<std::barrier<>>(kBlock);
-    for (auto& w : warp_barriers) w = std::make_unique<std::barrier<>>(32);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kBlock; ++t) threads.emplace_back([=] { blockIdx.x = b; threadIdx.x = t; kernel(args...); });
-    for (auto& thread : threads) thread.join();
-  }
+  for (long long b = 0; b * kBlock < n; ++b)
+    for (int t = 0; t < kBlock; ++t) { blockIdx.x = b; threadIdx.x = t; kernel(args...); }
 }
 }  // namespace host
-inline void __syncthreads() { host::block_barrier->arrive_and_wait(); }
-inline float __shfl_down_sync(unsigned, float v, int offset) {
-  const int t = threadIdx.x;
-  host::lanes[t] = v;
-  host::warp_barriers[t / 32]->arrive_and_wait();
-  const float out = (t % 32) + offset < 32 ? host::lanes[t + offset] : v;
-  host::warp_barriers[t / 32]->arrive_and_wait();
-  return out;
-}
-inline float atomicAdd(float* p, float v) {
-  std::lock_guard<std::mutex> lock(host::atomic_mutex);
-  const float old = *p;
-  *p += v;
-  return old;
-}
 """
 HOST_HEADERS = {
     "cuda_fp16.h": "#pragma once\nstruct __half { _Float16 v; };\n"
@@ -130,28 +114,38 @@ HOST_HEADERS = {
     "inline __nv_bfloat16 __float2bfloat16_rn(float f) {\n"
     "  unsigned u; std::memcpy(&u, &f, 4); u += 0x7fffu + ((u >> 16) & 1u); return {(unsigned short)(u >> 16)}; }\n",
 }
-FWD_PARAMS = (
-    "const IO* x_seq, const IO* v_init, const float* theta_ptr, float theta_val, IO* s_seq, float* h_seq, "
-    "IO* v_seq, IO* v_last, long long T, long long N"
-)
-BWD_PARAMS = (
-    "const IO* grad_s_seq, const IO* grad_v_seq, const IO* grad_v_last, const float* h_seq, const IO* x_seq, "
-    "const IO* v_init, const float* theta_ptr, float theta_val, IO* grad_x_seq, IO* grad_v_init, "
-    "float* grad_theta, long long T, long long N"
-)
-HALF_VARIANTS = [VARIANTS[0], VARIANTS[-1]]  # IF and RIF in fp16/bf16
+EVAL = r"""
+extern "C" void eval_{M}(long n, const float* x, const float* st, const float* p, const float* c_in,
+                         const float* gs, const float* g, float* o_s, float* o_st, float* o_c, float* o_restate,
+                         float* o_gx, float* o_g, float* o_gp) {{
+  constexpr int NS = {M}::NS, NP = {M}::NP, NP1 = NP > 0 ? NP : 1;
+  for (long i = 0; i < n; ++i) {{
+    float st_[NS], prev[NS], c_[NS], c_in_[NS], r_[NS], g_[NS], p_[NP1] = {{}}, gp_[NP1] = {{}}, gx;
+    for (int k = 0; k < NS; ++k) {{ st_[k] = prev[k] = st[k * n + i]; c_in_[k] = c_in[k * n + i]; g_[k] = g[k * n + i]; }}
+    for (int q = 0; q < NP; ++q) p_[q] = p[q * n + i];
+    o_s[i] = {M}::step(x[i], st_, p_, c_);
+    {M}::restate(c_in_, p_, r_);
+    {M}::backward(x[i], prev, c_, p_, gs[i], g_, gx, gp_);
+    o_gx[i] = gx;
+    for (int k = 0; k < NS; ++k) {{
+      o_st[k * n + i] = st_[k]; o_c[k * n + i] = c_[k]; o_restate[k * n + i] = r_[k]; o_g[k * n + i] = g_[k];
+    }}
+    for (int q = 0; q < NP; ++q) o_gp[q * n + i] = gp_[q];
+  }}
+}}
+"""
 
 
-def _launcher(name: str, params: str, io_type: str) -> str:
-    params = params.replace("IO", io_type)
-    args = ", ".join(p.split()[-1] for p in params.split(", "))
-    return f'extern "C" void launch_{name}({params}) {{ host::launch({name}, N, {args}); }}\n'
+def _launcher(name: str, params: list[tuple[str, str]], io_type: str) -> str:
+    decl = ", ".join(f"{ctype.replace('IO', io_type)} {arg}" for ctype, arg in params)
+    args = ", ".join(arg for _, arg in params)
+    return f'extern "C" void launch_{name}({decl}) {{ host::launch({name}, N, {args}); }}\n'
 
 
 @pytest.fixture(scope="module")
 def host_kernels(tmp_path_factory):
     """Every fp32 kernel (and a few fp16/bf16 ones) built for the host into a ctypes library, with launchers
-    ``launch_<kernel>`` and, per variant, ``eval_<struct>`` evaluating the struct's functions elementwise."""
+    ``launch_<kernel>`` and, per struct, ``eval_<struct>`` running its functions elementwise."""
     cxx = shutil.which("g++") or shutil.which("c++")
     if cxx is None:
         pytest.skip("no host C++ compiler")
@@ -164,127 +158,125 @@ def host_kernels(tmp_path_factory):
     src = HOST_PRELUDE + "".join(kernel_source(d, t) for d, t in variants)
     src += "static_assert(SNNLAB_BLOCK == host::kBlock);\n"
     for dyn, dtype in variants:
-        io_type = IO_TYPES[dtype][0]
-        fwd, bwd, bwd_theta = kernel_names(dyn, dtype)
-        src += _launcher(fwd, FWD_PARAMS, io_type) + _launcher(bwd, BWD_PARAMS, io_type)
-        src += _launcher(bwd_theta, BWD_PARAMS, io_type) if bwd_theta else ""
-    ins = ", ".join(f"const float* {n}" for n in INPUTS)
-    outs = ", ".join(f"float* o_{n}" for n in OUTPUTS)
-    for name in dict.fromkeys(render_math(d).name for d in VARIANTS):
-        src += (
-            f'extern "C" void eval_{name}(long n, {ins}, {outs}) {{\n'
-            f"  for (long i = 0; i < n; ++i) {{\n"
-            f"    o_charge[i] = {name}::charge(v[i], x[i], theta[i]);\n"
-            f"    o_fire[i] = {name}::fire(h[i]);\n"
-            f"    o_reset[i] = {name}::reset(h[i], s[i]);\n"
-            f"    {name}::backward(grad_s[i], grad_v[i], h[i], v_prev[i], x[i], theta[i], o_grad_x[i],\n"
-            f"                     o_grad_v_prev[i], o_grad_theta[i]);\n"
-            f"  }}\n}}\n"
-        )
+        for name, params in zip(kernel_names(dyn, dtype), kernel_params(dyn)):
+            src += _launcher(name, params, IO_TYPES[dtype][0])
+    src += "".join(EVAL.format(M=name) for name in dict.fromkeys(render_math(d).name for d in VARIANTS))
     (path / "kernels.cpp").write_text(src)
-    cmd = [
-        cxx,
-        "-std=c++20",
-        "-O1",
-        "-ffp-contract=off",
-        "-pthread",
-        "-shared",
-        "-fPIC",
-        "-I.",
-        "-o",
-        "k.so",
-        "kernels.cpp",
-    ]
+    cmd = [cxx, "-std=c++20", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-I.", "-o", "k.so", "kernels.cpp"]
     proc = subprocess.run(cmd, cwd=path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return ctypes.CDLL(str(path / "k.so"))
 
 
-# -- rendered math == torch math (the host build holds the generated structs) -------------------------------
-def _evaluate(lib, dyn: NeuronDynamics, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    n = next(iter(inputs.values())).numel()
-    arrays = [np.ascontiguousarray(inputs[k].numpy()) for k in INPUTS]
-    outs = {k: np.empty(n, np.float32) for k in OUTPUTS}
-    ptrs = [a.ctypes.data_as(ctypes.c_void_p) for a in (*arrays, *outs.values())]
-    getattr(lib, f"eval_{render_math(dyn).name}")(ctypes.c_long(n), *ptrs)
-    return {k: torch.from_numpy(v) for k, v in outs.items()}
+# -- rendered math == the declaration run by torch (the host build holds the generated structs) ---------------
+def _ns(names, values):
+    return SimpleNamespace(**dict(zip(names, values)))
 
 
 @pytest.mark.parametrize("dyn", VARIANTS, ids=repr)
-def test_rendered_math_evaluates_like_torch(host_kernels, dyn):
+def test_rendered_math_evaluates_like_the_declaration(host_kernels, dyn):
     g = torch.Generator().manual_seed(0)
-    n = 4096
-    r = {k: torch.randn(n, generator=g) for k in INPUTS}
-    r["h"] = dyn.v_threshold + 0.6 * r["h"]
-    r["h"][:4] = dyn.v_threshold  # Θ(0) = 1
-    r["s"] = (r["s"] > 0).float()
-    r["theta"] = torch.rand(n, generator=g) if dyn.kind == "lif" else 0.1 * r["theta"]
-    theta = None if dyn.kind == "if" else r["theta"]
-    got = _evaluate(host_kernels, dyn, r)
+    n, ns, names, pnames = 4096, len(dyn.states), dyn.state_names, [q.name for q in dyn.params]
+    x = torch.randn(n, generator=g) + 0.3
+    st = 0.5 * torch.randn(ns, n, generator=g)
+    p = torch.stack([PARAMS.get(q, 0.5) * (0.5 + torch.rand(n, generator=g)) for q in pnames]) if pnames else None
+    c_in = dyn.v_threshold + 0.6 * torch.randn(ns, n, generator=g)
+    c_in[:, :4] = 0.0
+    c_in[names.index(MEMBRANE), :4] = dyn.v_threshold  # Θ(0) = 1 (our thresholds are v_th where states are 0)
+    gs, grad = torch.randn(n, generator=g), torch.randn(ns, n, generator=g)
+    out = {k: np.empty((ns, n) if k in ("st", "c", "restate", "g") else (max(len(pnames), 1), n), np.float32)
+           for k in ("st", "c", "restate", "g", "gp")}  # fmt: skip
+    out |= {"s": np.empty(n, np.float32), "gx": np.empty(n, np.float32)}
+    inputs = [np.ascontiguousarray(a.numpy()) for a in (x, st, torch.zeros(1) if p is None else p, c_in, gs, grad)]
+    ptrs = [a.ctypes.data_as(ctypes.c_void_p) for a in inputs + [out[k] for k in ("s", "st", "c", "restate")]]
+    ptrs += [out[k].ctypes.data_as(ctypes.c_void_p) for k in ("gx", "g", "gp")]
+    getattr(host_kernels, f"eval_{render_math(dyn).name}")(ctypes.c_long(n), *ptrs)
+    got = {k: torch.from_numpy(v) for k, v in out.items()}
 
     # the forward formulas are bit-exact: same fp32 operations in the same order
-    torch.testing.assert_close(got["charge"], dyn.charge(r["v"], r["x"], theta), rtol=0, atol=0)
-    torch.testing.assert_close(got["fire"], TORCH_OPS.heaviside(r["h"] - dyn.v_threshold), rtol=0, atol=0)
-    torch.testing.assert_close(got["reset"], dyn.reset(r["h"], r["s"]), rtol=0, atol=0)
-    grads = dyn.backward_step(r["grad_s"], r["grad_v"], r["h"], r["v_prev"], r["x"], theta)
-    for name, want in zip(("grad_x", "grad_v_prev", "grad_theta"), grads):
-        want = torch.zeros(n) if want is None else torch.as_tensor(want).expand(n)
-        torch.testing.assert_close(got[name], want, rtol=1e-5, atol=1e-6, msg=name)
+    params = [] if p is None else list(p)
+    pv = _ns(pnames, params)
+    c = dyn.charge(x, _ns(names, st), pv)
+    s = TORCH_OPS.heaviside(c[MEMBRANE] - dyn.threshold(_ns(names, [c[k] for k in names]), pv))
+    new = dyn.reset(_ns(names, [c[k] for k in names]), s, pv)
+    exact = {"s": s, "c": torch.stack([c[k] for k in names]), "st": torch.stack([new[k] for k in names])}
+    c_in_ns = _ns(names, c_in)
+    s_in = TORCH_OPS.heaviside(c_in_ns.v - dyn.threshold(c_in_ns, pv))
+    assert s_in[:4].eq(1).all()
+    restated = dyn.reset(c_in_ns, s_in, pv)
+    exact["restate"] = torch.stack([torch.as_tensor(restated[k]).expand(n) for k in names])
+    for key, want in exact.items():
+        torch.testing.assert_close(got[key], want, rtol=0, atol=0, msg=key)
+
+    # the backward step == autograd through one torch step
+    leaves = [x.clone().requires_grad_(), *(v.clone().requires_grad_() for v in st)]
+    leaves += [v.clone().requires_grad_() for v in params]
+    spikes, states = dyn.step(leaves[0], leaves[1 : 1 + ns], leaves[1 + ns :])
+    loss = (spikes * gs).sum() + sum((v * w).sum() for v, w in zip(states, grad))
+    want = torch.autograd.grad(loss, leaves, allow_unused=True)
+    got_grads = [got["gx"], *got["g"], *got["gp"][: len(params)]]
+    for k, (a, b) in enumerate(zip(got_grads, want)):
+        b = torch.zeros(n) if b is None else b
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=f"gradient {k}")
 
 
-# -- the kernels, run on the host, against the torch backend ---------------------------------------------------
-def _ptr(t: torch.Tensor | None) -> ctypes.c_void_p:
-    return ctypes.c_void_p(0 if t is None else t.data_ptr())
+# -- the kernels, run on the host through the cupy backend's autograd, against the torch backend ----------------
+def _host_launcher(lib):
+    def launch(dyn, direction, values, like):
+        backward = direction == "backward"
+        args = []
+        for ctype, name in kernel_params(dyn)[backward]:
+            value = values.get(name)
+            if "*" in ctype:
+                args.append(ctypes.c_void_p(0 if value is None else value.data_ptr()))
+            else:
+                args.append(ctypes.c_float(value or 0.0) if ctype == "float" else ctypes.c_longlong(value))
+        getattr(lib, f"launch_{kernel_names(dyn, like.dtype)[backward]}")(*args)
+
+    return launch
 
 
-def _host_multi_step(lib, dyn, x, v0, theta, learnable, store_v_seq, grads):
-    """Forward and backward launches with the arguments the cupy backend passes (null where it passes null)."""
-    fwd, bwd, bwd_theta = kernel_names(dyn, x.dtype)
-    T, N = x.shape
-    s, v_seq, v_last = torch.empty_like(x), torch.empty_like(x) if store_v_seq else None, torch.empty_like(v0)
-    h = torch.empty(T, N)
-    theta_t = torch.tensor([theta]) if learnable else None
-    theta_val = ctypes.c_float(theta if theta is not None and not learnable else 0.0)
-    sizes = ctypes.c_longlong(T), ctypes.c_longlong(N)
-    args = (_ptr(x), _ptr(v0), _ptr(theta_t), theta_val, _ptr(s), _ptr(h), _ptr(v_seq), _ptr(v_last), *sizes)
-    getattr(lib, f"launch_{fwd}")(*args)
-    neuron = render_math(dyn)
-    x_saved = x if neuron.x_in_grads or (learnable and neuron.x_in_theta_grad) else None
-    grad_x, grad_v, grad_theta = torch.empty_like(x), torch.empty_like(v0), torch.zeros(1)
-    grad_s, grad_v_seq, grad_v_last = grads
-    getattr(lib, f"launch_{bwd_theta if learnable else bwd}")(
-        _ptr(grad_s), _ptr(grad_v_seq), _ptr(grad_v_last), _ptr(h), _ptr(x_saved), _ptr(v0), _ptr(theta_t),
-        theta_val, _ptr(grad_x), _ptr(grad_v), _ptr(grad_theta), *sizes,
-    )  # fmt: skip
-    return (s, v_last, v_seq), (grad_x, grad_v, grad_theta[0]) if learnable else (grad_x, grad_v)
+def _params(dyn, channels, learnable):
+    """Test values: floats, or learnable 0-dim tensors and ``[channels]`` tensors per channel."""
+    values = []
+    for q in dyn.params:
+        value = PARAMS.get(q.name, 0.5)
+        if q.per_channel:
+            values.append(torch.linspace(0.7, 1.3, channels) * value)
+        else:
+            values.append(torch.tensor(value) if learnable else value)
+    return [v.requires_grad_() if learnable else v for v in values]
 
 
 def _check_host_kernels(lib, dyn, dtype, tol):
     g = torch.Generator().manual_seed(0)
-    T, N = 5, 300  # two blocks, the second partial
-    x = (torch.randn(T, N, generator=g) + 0.4).to(dtype)
-    v0 = (0.2 * torch.randn(N, generator=g)).to(dtype)
-    w_s, w_seq = torch.randn(2, T, N, generator=g).to(dtype)
-    w_last = torch.randn(N, generator=g).to(dtype)
-    theta = {"if": None, "lif": 0.4, "rif": -0.05}[dyn.kind]
-    # learnable θ with every output read, then a constant θ with v_seq off and no gradient for v_last
-    for learnable, store_v_seq in ((theta is not None, True), (False, False)):
-        grads = (w_s, w_seq if store_v_seq else None, w_last if learnable else None)
-        outs, got = _host_multi_step(lib, dyn, x, v0, theta, learnable, store_v_seq, grads)
-
-        leaves = [x.float().requires_grad_(), v0.float().requires_grad_()]
-        theta_ref = torch.tensor(theta, requires_grad=True) if learnable else theta
-        leaves += [theta_ref] if learnable else []
-        refs = torch_backend.multi_step(dyn, leaves[0], leaves[1], theta_ref, store_v_seq)
-        pairs = zip((refs[0], refs[2], refs[1]), grads)  # (s, v_seq, v_last) in the order of grads
-        loss = sum((o * w.float()).sum() for o, w in pairs if w is not None)
-        want = torch.autograd.grad(loss, leaves)
-
-        assert torch.equal(outs[0].float(), refs[0]), "spikes differ"
-        for name, a, b in [("v_last", outs[1], refs[1]), ("v_seq", outs[2], refs[2])][: 1 + store_v_seq]:
-            torch.testing.assert_close(a.float(), b.detach(), rtol=tol, atol=tol, msg=name)
-        for name, a, b in zip(("x", "v0", "theta"), got, want):
-            torch.testing.assert_close(a.float(), b, rtol=tol, atol=tol, msg=f"grad {name} ({learnable=})")
+    T, B, C = 5, 100, 3  # N = 300: two blocks, the second partial
+    x = (torch.randn(T, B, C, generator=g) + 0.4).to(dtype)
+    states = [(0.2 * torch.randn(B, C, generator=g)).to(dtype) for _ in dyn.states]
+    w_s, w_seq = torch.randn(2, T, B, C, generator=g).to(dtype).float()
+    w_last = torch.randn(len(dyn.states), B, C, generator=g).to(dtype).float()
+    # learnable parameters with every output read, then fixed ones with v_seq off and no gradient of the states
+    for learnable, store_v_seq in ((True, True), (False, False)):
+        results = []
+        for run, cast in ((lambda *a: cuda_autograd.multi_step(_host_launcher(lib), *a), dtype), (None, None)):
+            run = run or torch_backend.multi_step
+            leaves = [t.detach().to(cast or torch.float32).requires_grad_() for t in (x, *states)]
+            params = _params(dyn, C, learnable)
+            s, last, v_seq = run(dyn, leaves[0], leaves[1:], params, store_v_seq)
+            loss = (s.float() * w_s).sum() + ((v_seq.float() * w_seq).sum() if store_v_seq else 0.0)
+            loss = loss + (sum((v.float() * w).sum() for v, w in zip(last, w_last)) if learnable else 0.0)
+            wrt = leaves + [p for p in params if isinstance(p, torch.Tensor) and p.requires_grad]
+            grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+            results.append((s, last, v_seq, grads))
+        (s, last, v_seq, grads), (s_ref, last_ref, v_seq_ref, grads_ref) = results
+        assert s.dtype == dtype and torch.equal(s.float(), s_ref), "spikes differ"
+        for k, (a, b) in enumerate(zip(last, last_ref)):
+            torch.testing.assert_close(a.float(), b.detach(), rtol=tol, atol=tol, msg=f"state {k}")
+        if store_v_seq:
+            torch.testing.assert_close(v_seq.float(), v_seq_ref.detach(), rtol=tol, atol=tol)
+        for k, (a, b) in enumerate(zip(grads, grads_ref)):
+            b = torch.zeros_like(a) if b is None else b
+            torch.testing.assert_close(a.float(), b, rtol=tol, atol=tol, msg=f"gradient {k} ({learnable=})")
 
 
 @pytest.mark.parametrize("dyn", VARIANTS, ids=repr)
@@ -299,7 +291,6 @@ def test_host_built_half_kernels_compute_in_fp32(host_kernels, dyn, dtype):
 
 
 # -- every kernel source compiles ---------------------------------------------------------------------------
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 def test_every_kernel_source_compiles_with_nvcc(tmp_path):
     sources = list(kernel_sources().values())
@@ -323,8 +314,8 @@ def test_kernel_sources_compile_with_nvrtc():
 
     from snnlab.kernels.cupy_backend import NVRTC_OPTIONS
 
-    kinds = {d.kind: d for d in VARIANTS if d.decay_input}  # one variant per kind
-    source = "".join(kernel_source(d, dt) for d in kinds.values() for dt in IO_TYPES)
+    one_per_layout = {(type(d), tuple(d.params)): d for d in VARIANTS}
+    source = "".join(kernel_source(d, dt) for d in one_per_layout.values() for dt in IO_TYPES)
     options = [*NVRTC_OPTIONS, "-ftz=true", "--gpu-architecture=compute_90", f"-I{cupy.cuda.get_cuda_path()}/include"]
     prog = nvrtc.createProgram(source, "multistep.cu", [], [])
     try:

@@ -1,7 +1,7 @@
 """The fused ``cpu`` backend (Numba) against the torch backend, across the whole variant matrix.
 
-Spikes must match exactly and ``v``, ``v_seq`` and the gradients of input, initial state and θ within 1e-5
-(fp32).  Half-precision runs are compared with the torch backend in fp32 on the same (upcast) values: the
+Spikes must match exactly and the last states, ``v_seq`` and the gradients of input, every initial state and
+every parameter within 1e-5 (fp32).  Half-precision runs are compared with the torch backend in fp32 on the same (upcast) values: the
 kernels do fp32 math on fp16/bf16 I/O.  Each kernel compiles once per machine (the variants of a family share
 one), so the first run of this file on a machine spends most of its time compiling.
 """
@@ -16,50 +16,63 @@ pytest.importorskip("numba")
 
 from snnlab.kernels import CPU, TORCH, cpu_backend, numba_import_error, resolve_backend, torch_backend
 from snnlab.kernels.codegen import dynamics_variants
-from snnlab.kernels.cpu_codegen import NumbaOps, PyExpr, backward_module, family, forward_module, straight_line
+from snnlab.kernels.cpu_codegen import NumbaOps, PyExpr, backward_module, family, forward_module
+from snnlab.kernels.render import straight_line
 from snnlab.math.ops import TorchOps
+from snnlab.math.symbolic import SYM_OPS, Sym
 from snnlab.neurons import LIF, PLIF
 
 VARIANTS = sorted(dynamics_variants(), key=lambda d: repr(family(d)))  # a family's variants run back to back
 TOL = {torch.float32: 1e-5, torch.float16: 1e-2, torch.bfloat16: 1e-2}
+PARAMS = {"decay": 0.4, "w": -0.05, "rho": 0.8, "beta": 0.3, "alpha": 0.6}
+"""Test values of the declared parameters (others: 0.5)."""
 
 
-def _thetas(kind):
-    """θ as the modules pass it: None (IF), a float 1/τ (LIF), a learnable 0-dim tensor (PLIF, RIF)."""
-    if kind == "if":
-        return [None]
-    w = torch.tensor(0.4 if kind == "lif" else -0.05, requires_grad=True)
-    return [0.5, w] if kind == "lif" else [w]
+def _param_sets(dyn, channels):
+    """Parameters as the modules pass them: fixed floats (LIF), learnable 0-dim tensors (PLIF, RIF) and learnable
+    ``[C]`` tensors per channel."""
+    values = [PARAMS.get(q.name, 0.5) for q in dyn.params]
+    learnable = [
+        (torch.linspace(0.7, 1.3, channels) * v if q.per_channel else torch.tensor(v)).requires_grad_()
+        for q, v in zip(dyn.params, values)
+    ]
+    fixed_ok = not any(q.per_channel for q in dyn.params)
+    return [learnable] + ([values] if fixed_ok and values else [])
 
 
-def _run(fn, dyn, x_seq, v0, theta, store_v_seq, seed=0):
-    """Outputs and gradients (x, v0, θ) of a loss reading spikes, v_last and (if stored) v_seq."""
+def _run(fn, dyn, x_seq, states, params, store_v_seq, seed=0):
+    """Outputs and gradients (x, every initial state, every learnable parameter) of a loss reading spikes,
+    every last state and (if stored) v_seq."""
     x_seq = x_seq.detach().requires_grad_()
-    v0 = v0.detach().requires_grad_() if isinstance(v0, torch.Tensor) else v0
-    s_seq, v_last, v_seq = fn(dyn, x_seq, v0, theta, store_v_seq)
+    states = [s.detach().requires_grad_() if isinstance(s, torch.Tensor) else s for s in states]
+    s_seq, last, v_seq = fn(dyn, x_seq, states, params, store_v_seq)
     g = torch.Generator().manual_seed(seed)
     loss = (s_seq.float() * torch.randn(s_seq.shape, generator=g)).sum()
-    loss = loss + (v_last.float() * torch.randn(v_last.shape, generator=g)).sum()
+    loss = loss + sum((v.float() * torch.randn(v.shape, generator=g)).sum() for v in last)
     if store_v_seq:
         loss = loss + (v_seq.float() * torch.randn(v_seq.shape, generator=g)).sum()
-    leaves = [x_seq] + [t for t in (v0, theta) if isinstance(t, torch.Tensor)]
-    return (s_seq, v_last, v_seq), torch.autograd.grad(loss, leaves)
+    leaves = [x_seq] + [t for t in (*states, *params) if isinstance(t, torch.Tensor) and t.requires_grad]
+    return (s_seq, last, v_seq), torch.autograd.grad(loss, leaves, allow_unused=True)
 
 
-def _assert_matches(dyn, x_seq, v0, theta, store_v_seq, tol=1e-5):
-    (s, v, vs), grads = _run(cpu_backend.multi_step, dyn, x_seq, v0, theta, store_v_seq)
-    v0_ref = v0.float() if isinstance(v0, torch.Tensor) else v0
-    (s_ref, v_ref, vs_ref), grads_ref = _run(torch_backend.multi_step, dyn, x_seq.float(), v0_ref, theta, store_v_seq)
-    assert s.dtype == x_seq.dtype and s.shape == x_seq.shape and v.shape == x_seq.shape[1:]
+def _assert_matches(dyn, x_seq, states, params, store_v_seq, tol=1e-5):
+    (s, last, vs), grads = _run(cpu_backend.multi_step, dyn, x_seq, states, params, store_v_seq)
+    states_ref = [v.float() if isinstance(v, torch.Tensor) else v for v in states]
+    (s_ref, last_ref, vs_ref), grads_ref = _run(
+        torch_backend.multi_step, dyn, x_seq.float(), states_ref, params, store_v_seq
+    )
+    assert s.dtype == x_seq.dtype and s.shape == x_seq.shape and all(v.shape == x_seq.shape[1:] for v in last)
     assert torch.equal(s.float(), s_ref), "spikes differ"
-    torch.testing.assert_close(v.float(), v_ref, rtol=tol, atol=tol)
+    for k, (a, b) in enumerate(zip(last, last_ref)):
+        torch.testing.assert_close(a.float(), b, rtol=tol, atol=tol, msg=f"state {k}")
     if store_v_seq:
         torch.testing.assert_close(vs.float(), vs_ref, rtol=tol, atol=tol)
     else:
         assert vs is None
     assert len(grads) == len(grads_ref)
-    for name, a, b in zip(("x", "v0", "theta"), grads, grads_ref):
-        torch.testing.assert_close(a.float(), b, rtol=tol, atol=tol, msg=f"grad {name} ({theta=})")
+    for k, (a, b) in enumerate(zip(grads, grads_ref)):
+        b = torch.zeros_like(a) if b is None else b
+        torch.testing.assert_close(a.float(), b, rtol=tol, atol=tol, msg=f"gradient {k}")
 
 
 @pytest.mark.parametrize("dyn", VARIANTS, ids=repr)
@@ -67,60 +80,77 @@ def test_cpu_matches_torch_backend(dyn):
     g = torch.Generator().manual_seed(0)
     T, B, C = 5, 37, 3  # odd sizes
     x_seq = (torch.randn(T, C, B, generator=g) + 0.4).transpose(1, 2)  # a non-contiguous view
-    v0 = 0.2 * torch.randn(B, C, generator=g)
-    for theta in _thetas(dyn.kind):
+    states = [0.2 * torch.randn(B, C, generator=g) for _ in dyn.states]
+    for params in _param_sets(dyn, C):
         for store_v_seq in (False, True):
-            _assert_matches(dyn, x_seq, v0, theta, store_v_seq)
+            _assert_matches(dyn, x_seq, states, params, store_v_seq)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("dyn", [VARIANTS[0], VARIANTS[-1]], ids=repr)
+@pytest.mark.parametrize(
+    "dyn",
+    [
+        next(d for d in VARIANTS if not d.params),
+        next(d for d in VARIANTS if len(d.states) > 1 and d.v_reset is None),
+        next(d for d in VARIANTS if any(q.per_channel for q in d.params)),
+    ],
+    ids=repr,
+)
 def test_half_precision_computes_in_fp32(dyn, dtype):
     g = torch.Generator().manual_seed(1)
     x_seq = (torch.randn(4, 9, 5, generator=g) + 0.4).to(dtype)
-    v0 = (0.2 * torch.randn(9, 5, generator=g)).to(dtype)
-    for theta in _thetas(dyn.kind):
-        _assert_matches(dyn, x_seq, v0, theta, True, TOL[dtype])
+    states = [(0.2 * torch.randn(9, 5, generator=g)).to(dtype) for _ in dyn.states]
+    for params in _param_sets(dyn, 5):
+        _assert_matches(dyn, x_seq, states, params, True, TOL[dtype])
+
+
+RIF_SOFT = next(d for d in VARIANTS if type(d).__name__ == "RIFDynamics" and d.v_reset is None)
+LIF_DECAY_INPUT = next(d for d in VARIANTS if type(d).__name__ == "LIFDynamics" and d.decay_input and not d.params[0].per_channel)
 
 
 @pytest.mark.parametrize(("T", "N"), [(1, 1), (1, 513), (300, 7), (3, 1025), (4, 3 * 65537 + 5)])
 def test_step_counts_sizes_and_thread_split(T, N):
     """One step, many steps, sizes around the 512-neuron block, and a size split over threads."""
-    dyn = next(d for d in VARIANTS if d.kind == "rif" and d.v_reset is None)
     x_seq = torch.randn(T, N, generator=torch.Generator().manual_seed(T)) + 0.3
-    _assert_matches(dyn, x_seq, torch.zeros(N), torch.tensor(-0.02, requires_grad=True), True)
+    _assert_matches(RIF_SOFT, x_seq, [torch.zeros(N)], [torch.tensor(-0.02, requires_grad=True)], True)
 
 
 def test_scalar_initial_state_and_result_independent_of_thread_count():
-    dyn = next(d for d in VARIANTS if d.kind == "lif" and d.decay_input)
+    dyn = LIF_DECAY_INPUT
     x_seq = torch.rand(6, 2, 70000, generator=torch.Generator().manual_seed(2)) * 1.5
-    _assert_matches(dyn, x_seq, 0.25, torch.tensor(0.3, requires_grad=True), False)
+    _assert_matches(dyn, x_seq, [0.25], [torch.tensor(0.3, requires_grad=True)], False)
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        (s1, v1, _), g1 = _run(cpu_backend.multi_step, dyn, x_seq, 0.25, torch.tensor(0.3, requires_grad=True), False)
-        torch.set_num_threads(3)
-        (s3, v3, _), g3 = _run(cpu_backend.multi_step, dyn, x_seq, 0.25, torch.tensor(0.3, requires_grad=True), False)
+        runs = []
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            runs.append(_run(cpu_backend.multi_step, dyn, x_seq, [0.25], [torch.tensor(0.3, requires_grad=True)], False))
     finally:
         torch.set_num_threads(threads)
-    assert torch.equal(s1, s3) and torch.equal(v1, v3)
-    assert all(torch.equal(a, b) for a, b in zip(g1, g3))  # θ too: per-chunk sums, added in chunk order
+    ((s1, v1, _), g1), ((s3, v3, _), g3) = runs
+    assert torch.equal(s1, s3) and all(torch.equal(a, b) for a, b in zip(v1, v3))
+    assert all(torch.equal(a, b) for a, b in zip(g1, g3))  # the parameter's too: per element, summed in fp64
 
 
 def test_inference_needs_no_saved_state_and_equals_training_forward():
     dyn = VARIANTS[0]
     x_seq = torch.randn(4, 10) + 0.5
+    states = [torch.zeros(10) for _ in dyn.states]
+    params = [PARAMS.get(q.name, 0.5) if not q.per_channel else torch.full((10,), 0.5) for q in dyn.params]
     with torch.no_grad():
-        s, v, _ = cpu_backend.multi_step(dyn, x_seq.requires_grad_(), torch.zeros(10), None, False)
+        s, last, _ = cpu_backend.multi_step(dyn, x_seq.requires_grad_(), states, params, False)
     assert not s.requires_grad
-    s_train, v_train, _ = cpu_backend.multi_step(dyn, x_seq, torch.zeros(10), None, False)
-    assert s_train.requires_grad and torch.equal(s, s_train) and torch.equal(v, v_train)
+    s_train, last_train, _ = cpu_backend.multi_step(dyn, x_seq, states, params, False)
+    assert s_train.requires_grad and torch.equal(s, s_train)
+    assert all(torch.equal(a, b) for a, b in zip(last, last_train))
 
 
 def test_variants_share_kernels():
     """Reset mode and detach_reset are runtime flags of one kernel; the forward serves every surrogate."""
-    assert len({forward_module(d).name for d in VARIANTS}) == 4  # IF, LIF × decay_input, RIF
-    assert len({backward_module(d).name for d in VARIANTS}) == 24  # ... × 6 surrogates
+    layouts = {(type(d), tuple(d.params), getattr(d, "decay_input", None)) for d in VARIANTS}
+    assert len({forward_module(d).name for d in VARIANTS}) == len(layouts)
+    surrogates = len({d.surrogate for d in VARIANTS})
+    assert len({backward_module(d).name for d in VARIANTS}) == len(layouts) * surrogates
 
 
 def test_kernels_are_cached_on_disk(monkeypatch, tmp_path):
@@ -177,16 +207,17 @@ def test_numba_ops_mirror_torch_ops_and_constants_are_float32():
 
 
 def test_straight_line_computes_each_operation_once():
-    lines = straight_line({"a": "(_exp(-h) + f32(1.0))", "b": "((_exp(-h) + f32(1.0)) if soft else (h * h))"}, "_t")
-    assert lines == [
-        "_t0 = -h",
-        "_t1 = _exp(_t0)",
-        "_t2 = _t1 + f32(1.0)",
-        "a = _t2",
-        "_t3 = h * h",
-        "_t4 = _t2 if soft else _t3",  # both arms computed first: a select, not a branch
-        "b = _t4",
+    h, soft = Sym.var("h"), Sym.var("soft")
+    shared = SYM_OPS.exp(-h) + 1.0
+    code = straight_line({"a": shared, "b": SYM_OPS.select(soft, shared, h * h)}, PyExpr, NumbaOps())
+    assert code.temps == [
+        ("_t0", "(-h)"),
+        ("_t1", "_exp(_t0)"),
+        ("_t2", "(_t1 + f32(1.0))"),
+        ("_t3", "(h * h)"),
+        ("_t4", "(_t2 if soft else _t3)"),  # both arms computed first: a select, not a branch
     ]
+    assert code.outputs == {"a": "_t2", "b": "_t4"} and code.reads == {"h", "soft"}
 
 
 def test_vectorisable_exp_is_within_two_ulp():

@@ -171,7 +171,7 @@ def test_store_v_seq_and_multi_step_rank_check():
         (lambda: IF(v_threshold=True), "v_threshold must be a real number"),
         (lambda: IF(v_threshold="1"), "v_threshold must be a real number"),
         (lambda: IF(v_reset=1.0, v_threshold=1.0), r"v_reset \(1.0\) must be below v_threshold"),
-        (lambda: IF(step_mode="x"), r"unknown step_mode 'x'"),
+        (lambda: IF(step_mode="x"), r"IF: step_mode='x': must be 'm'"),
         (lambda: IF(backend="triton"), r"unknown backend 'triton'; valid"),
         (lambda: IF(surrogate="atan"), r"surrogate='atan': a surrogate is a Surrogate object, e.g. surrogate=ATan"),
     ],

@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from snnlab import registry
-from snnlab.cli.commands import inspect as inspect_command
+from snnlab.cli.commands import inspect_command
 from snnlab.conf import CONFIG_DIR
 from snnlab.instantiate import instantiate
 from snnlab.training import build

@@ -70,11 +70,11 @@ def test_T_is_set_once_at_the_root(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["T=0"], r"T must be a positive integer, got T=0"),
+        (["T=0"], r"T=0 \(as encoder.T\): must be an integer >= 1"),
         (["T=-3"], r"T=-3"),
-        (["dropout=dropout", "dropout.p=1.0"], r"p must be in \[0, 1\), got 1.0"),
-        (["dropout=dropconnect", "dropout.p=-0.1"], r"got -0.1"),
-        (["step_mode=x"], r"unknown step_mode 'x'; valid: \('s', 'm'\)"),
+        (["dropout=dropout", "dropout.p=1.0"], r"dropout.p=1.0: must be in \[0, 1\)"),
+        (["dropout=dropconnect", "dropout.p=-0.1"], r"dropout.p=-0.1: must be in \[0, 1\)"),
+        (["step_mode=x"], r"step_mode='x': must be 'm' .* or 's'"),
         (["backend=numba"], r"unknown backend 'numba'; valid: auto, .*torch"),
         (["model._target_=alexnet"], r"unknown model 'alexnet'; valid: bntt_vgg, cifarnet, cnn, .*resnet19, sew_dvs"),
         (["neuron._target_=izhikevich"], r"unknown neuron 'izhikevich'; valid: if, lif, ottt_lif, plif, rif"),

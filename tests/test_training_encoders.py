@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from snnlab import registry
+from snnlab.data.digits import Digits
 
 
 def create_encoder(name: str, T: int) -> torch.nn.Module:
@@ -83,3 +84,16 @@ def test_latency_undoes_the_normalisation() -> None:
 def test_mean_and_std_come_together() -> None:
     with pytest.raises(ValueError, match="give both mean and std, or neither"):
         registry.build("encoder", "poisson", T=2, mean=CIFAR_MEAN)
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_standardised_digits_report_their_statistics_and_the_encoder_undoes_them(channels: int | None) -> None:
+    unit, standard = Digits(channels=channels), Digits(normalize="standard", channels=channels)
+    assert unit.mean is None and unit.std is None  # [0, 1] intensities: nothing to undo
+    assert len(standard.mean) == len(standard.std) == (channels or 1)
+    unit.setup()
+    standard.setup()
+    (raw, _), (x, _) = unit.test_set[:8], standard.test_set[:8]
+    assert x.min() < 0 and abs(x.mean()) < abs(raw.mean())  # standardised
+    encoder = registry.build("encoder", "poisson", T=12, mean=standard.mean, std=standard.std)
+    torch.testing.assert_close(encoder.intensity(x), raw)  # what poisson and latency coding read

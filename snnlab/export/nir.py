@@ -2,9 +2,11 @@
 
 ``pip install "snnlab[export]"`` installs ``nir`` and ``nirtorch`` (imported on first use).
 
-**Neurons.** Every snnlab neuron charges as ``H = V + a·(V_reset - V) + b·X`` (IF: ``a = 0, b = 1``; LIF:
-``a = 1/τ``, ``b = 1/τ`` with ``decay_input`` else ``b = 1``; PLIF: its current ``τ``, fixed; RIF:
-``a = -w, b = 1``).  NIR's neurons are continuous-time: LIF ``τ_nir·dv/dt = (v_leak - v) + r·I`` and IF
+**Neurons.** A neuron exports when its declaration maps its charge to ``H = V + a·(V_reset - V) + b·X``
+(:meth:`~snnlab.math.dynamics.NeuronDynamics.nir_charge`; IF: ``a = 0, b = 1``; LIF: ``a = 1/τ``, ``b = 1/τ``
+with ``decay_input`` else ``b = 1``; PLIF: its current ``τ``, fixed, one per channel with ``channels``; RIF:
+``a = -w, b = 1``); a declaration without a mapping (e.g. the adaptive and the current-based LIF) is an error
+naming the layer.  NIR's neurons are continuous-time: LIF ``τ_nir·dv/dt = (v_leak - v) + r·I`` and IF
 ``dv/dt = r·I``.  One forward-Euler step of length ``dt`` gives ``v + (dt/τ_nir)·(v_leak - v + r·I)``, equal
 to snnlab's step with
 
@@ -26,8 +28,8 @@ included); AvgPool2d and AdaptiveAvgPool2d (when the input size is a multiple of
 the inputs of a node, which is the residual sum.
 
 **Not expressible**, so an error naming the layer (module path and class): soft reset, max pooling, TEBN,
-BNTT, NeuNorm, DropConnect, a norm not right after a conv/linear layer, RIF with ``w > 0`` and any other
-module.  ``approximate=True`` exports two of them approximately: soft reset as a hard reset to 0, and max
+BNTT, NeuNorm, DropConnect, a norm not right after a conv/linear layer, RIF with ``w > 0``, a neuron without a
+NIR mapping and any other module.  ``approximate=True`` exports two of them approximately: soft reset as a hard reset to 0, and max
 pooling as ``SumPool2d`` (equal to the maximum while at most one spike falls in a window).
 """
 
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,14 @@ _MAX_POOLS = (nn.MaxPool2d, nn.AdaptiveMaxPool2d)
 
 class NIRExportError(ValueError):
     """A layer that NIR cannot express (the message names its module path and class)."""
+
+
+def _numpy(value: Any) -> Any:
+    """A parameter value as NIR takes it: a float, or an array for a per-channel tensor."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return value.item() if value.dim() == 0 else value.numpy()
+    return float(value)
 
 
 def import_nir() -> ModuleType:
@@ -174,7 +184,7 @@ class _Exporter:
         return (weight[..., 0] if isinstance(layer, nn.Linear) else weight), fused.bias.detach()
 
     def neuron(self, m: BaseNode, path: str, x: _Signal) -> _Signal:
-        a, b = self.charge(m, path)
+        a, b = (self.per_neuron(value, x.shape) for value in self.charge(m, path))
         v_reset = m.v_reset
         if v_reset is None:
             if not self.approximate:
@@ -185,30 +195,33 @@ class _Exporter:
                     "hard reset to 0",
                 )
             v_reset = 0.0
-
-        def full(value: float) -> np.ndarray:
-            return np.full(x.shape, value, dtype=np.float32)
-
-        threshold, reset = full(m.v_threshold), full(v_reset)
-        if a == 0.0:
-            node = self.ir.IF(r=full(b / self.dt), v_threshold=threshold, v_reset=reset)
+        threshold, reset = (self.per_neuron(v, x.shape) for v in (m.v_threshold, v_reset))
+        if not a.any():
+            node = self.ir.IF(r=b / self.dt, v_threshold=threshold, v_reset=reset)
         else:
-            node = self.ir.LIF(tau=full(self.dt / a), r=full(b / a), v_leak=reset, v_threshold=threshold, v_reset=reset)
+            node = self.ir.LIF(tau=self.dt / a, r=b / a, v_leak=reset, v_threshold=threshold, v_reset=reset)
         return self.add(path, node, x, x.shape)
 
-    def charge(self, m: BaseNode, path: str) -> tuple[float, float]:
-        """``(a, b)`` of the charge ``H = V + a·(V_reset - V) + b·X``."""
-        if m.kind == "if":
-            return 0.0, 1.0
-        if m.kind == "lif":
-            a = float(m.theta)
-            return a, a if m.decay_input else 1.0
-        if m.kind == "rif":
-            w = float(m.theta)
-            if w > 0:
-                raise self.error(path, m, f"self-connection w={w:.4g} > 0 grows the potential; NIR has no such neuron")
-            return -w, 1.0
-        raise self.error(path, m, f"neuron kind {m.kind!r} has no NIR mapping")
+    def charge(self, m: BaseNode, path: str) -> tuple[Any, Any]:
+        """``(a, b)`` of the charge ``H = V + a·(V_reset - V) + b·X``, from the neuron's declaration."""
+        dyn = m.dynamics
+        values = m.param_values()
+        p = SimpleNamespace(**{q.name: _numpy(values[q.name]) for q in dyn.params})
+        try:
+            coefficients = dyn.nir_charge(p)
+        except ValueError as e:
+            raise self.error(path, m, str(e)) from None
+        if coefficients is None:
+            raise self.error(path, m, f"NIR has no equivalent of the {type(m).__name__} neuron")
+        return coefficients
+
+    @staticmethod
+    def per_neuron(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+        """``value`` (a scalar, or one per channel: dim 0 of ``shape``) for every neuron of one step."""
+        value = np.asarray(value, dtype=np.float32)
+        if value.ndim == 1:
+            value = value.reshape(-1, *[1] * (len(shape) - 1))
+        return np.broadcast_to(value, shape).copy()
 
     def flatten(self, m: nn.Flatten, path: str, x: _Signal) -> _Signal:
         if m.start_dim == 0:

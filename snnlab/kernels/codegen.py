@@ -158,8 +158,9 @@ def kernel_params(dyn: NeuronDynamics) -> tuple[list[tuple[str, str]], list[tupl
 
 
 def kernel_names(dyn: NeuronDynamics, dtype: torch.dtype) -> tuple[str, str]:
-    """Names of the ``(forward, backward)`` kernels."""
-    prefix = f"{render_math(dyn).name}_{_io_type(dtype)[1]}"
+    """Names of the ``(forward, backward)`` kernels (the math, the per-channel parameters, the I/O type)."""
+    per_channel = "".join(f"_per_channel_{q.name}" for q in dyn.params if q.per_channel)
+    prefix = f"{render_math(dyn).name}{per_channel}_{_io_type(dtype)[1]}"
     return f"{prefix}_fwd", f"{prefix}_bwd"
 
 
@@ -205,8 +206,11 @@ def kernel_source(dyn: NeuronDynamics, dtype: torch.dtype) -> str:
         + f"  snnlab::backward<{neuron.name}>(i, grad_s_seq, grad_v_seq, grad_last, c_seq, x_seq, init, p, "
         "grad_x_seq, grad_init, grad_p, T, N);\n",
     )
-    guard = f"SNNLAB_MATH_{neuron.name.upper()}"
-    return f"{_template()}\n#ifndef {guard}\n#define {guard}\n{neuron.source}#endif\n{kernels}"
+    return _template() + _guarded(f"SNNLAB_MATH_{neuron.name}", neuron.source) + _guarded(f"SNNLAB_{fwd}", kernels)
+
+
+def _guarded(name: str, code: str) -> str:
+    return f"\n#ifndef {name.upper()}\n#define {name.upper()}\n{code}#endif\n"
 
 
 def _entry(name: str, params: list[tuple[str, str]], io_type: str, body: str) -> str:

@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -27,14 +27,14 @@ import torch
 from numba.core.errors import NumbaError
 
 from snnlab.kernels import torch_backend
-from snnlab.kernels.cpu_codegen import BLOCK, KernelModule, backward_module, forward_module
+from snnlab.kernels.cpu_codegen import BLOCK, KernelModule, Signature, backward_module, forward_module
+from snnlab.kernels.fused_args import FusedArgs
 from snnlab.math.dynamics import NeuronDynamics
 
 CHUNK_STEPS = 1 << 18
 """Neuron steps (``T × neurons``) per unit of work handed to a thread (at least one block of neurons)."""
 
-_EMPTY_SEQ = np.empty((0, 0), np.float32)
-_EMPTY_STATE = np.empty(0, np.float32)
+_EMPTY = {"seq?": np.empty((0, 0), np.float32), "vec?": np.empty(0, np.float32)}
 
 
 def kernel_dir() -> Path:
@@ -70,9 +70,20 @@ def forward_kernel(dyn: NeuronDynamics) -> Callable[..., None]:
 
 
 @cache
-def backward_kernel(dyn: NeuronDynamics) -> Callable[..., float]:
+def backward_kernel(dyn: NeuronDynamics) -> Callable[..., None]:
     """The compiled ``backward`` of ``dyn`` (shared by its reset and ``detach_reset`` variants)."""
     return _load(backward_module(dyn)).backward
+
+
+def _arguments(signature: Signature, values: dict[str, Any]) -> list[Any]:
+    """The kernel's arguments but ``start, stop`` from ``values`` by name (absent optional arrays empty)."""
+    args = []
+    for name, kind in signature[:-2]:
+        value = values.get(name)
+        if isinstance(value, torch.Tensor):
+            value = value.detach().numpy()
+        args.append(_EMPTY[kind] if value is None else np.float32(value) if kind == "f32" else value)
+    return args
 
 
 @cache
@@ -87,14 +98,10 @@ def _load(kernel: KernelModule) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[kernel.name] = module
     spec.loader.exec_module(module)
-    x, v = np.zeros((1, 1), np.float32), np.zeros(1, np.float32)
+    dummies = {"seq": np.zeros((1, 1), np.float32), "vec": np.zeros(1, np.float32), "f32": 0.0, "bool": False}
     try:  # compile for the argument types of every later call
-        if hasattr(module, "forward"):
-            module.forward(x, v, np.float32(0), False, x.copy(), _EMPTY_SEQ, v.copy(), 0, 1)
-        else:
-            module.backward(
-                x, _EMPTY_SEQ, _EMPTY_STATE, x, v, np.float32(0), False, False, False, x.copy(), v.copy(), 0, 1
-            )
+        fn = module.forward if hasattr(module, "forward") else module.backward
+        fn(*_arguments(kernel.signature, {name: dummies.get(kind) for name, kind in kernel.signature}), 0, 1)
     except NumbaError as e:
         raise RuntimeError(
             f"compiling the cpu kernel {path} failed; please report it with the message below and use "
@@ -112,113 +119,102 @@ if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's t
     os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
-def _run(kernel: Callable[..., Any], n: int, T: int, *args: Any) -> list[Any]:
+def _run(kernel: Callable[..., Any], n: int, T: int, *args: Any) -> None:
     """``kernel(*args, start, stop)`` over the neurons ``0..n`` in chunks of about :data:`CHUNK_STEPS` neuron
-    steps, which the calling thread and up to ``torch.get_num_threads() - 1`` pool threads take in turn; returns
-    the results in chunk order.
+    steps, which the calling thread and up to ``torch.get_num_threads() - 1`` pool threads take in turn.
 
     Taking chunks as they come balances the threads when one of them shares its core (e.g. with a torch worker
     still spinning after the previous op), and the chunks do not depend on the thread count, so neither do the
     results.
     """
     chunk = -(-max(BLOCK, CHUNK_STEPS // T) // BLOCK) * BLOCK
-    ranges = [(start, min(start + chunk, n)) for start in range(0, n, chunk)]
-    results: list[Any] = [None] * len(ranges)
-    todo = iter(enumerate(ranges))  # shared: each next() hands a chunk to exactly one thread
+    todo = iter(range(0, n, chunk))  # shared: each next() hands a chunk to exactly one thread
 
     def work() -> None:
-        for i, (start, stop) in todo:
-            results[i] = kernel(*args, start, stop)
+        for start in todo:
+            kernel(*args, start, min(start + chunk, n))
 
     threads = torch.get_num_threads()
-    helpers = min(threads, len(ranges)) - 1
+    helpers = min(threads, -(-n // chunk)) - 1
     futures = [_pool(threads - 1).submit(work) for _ in range(helpers)]
     try:
         work()
     finally:
         for f in futures:
             f.result()
-    return results
 
 
-def _array(t: torch.Tensor | None, empty: np.ndarray = _EMPTY_SEQ) -> np.ndarray:
-    """The fp32 tensor ``t`` as an array sharing its memory (``empty`` for ``None``)."""
-    return empty if t is None else t.detach().numpy()
+def _total(grad: torch.Tensor) -> torch.Tensor:
+    """The sum of a parameter's per-element gradients, in fp64 and independent of the thread count."""
+    return torch.tensor(np.sum(grad.numpy(), dtype=np.float64))
 
 
 class MultiStep(torch.autograd.Function):
-    """``(x_seq [T, N], v [N], theta 0-dim or None)`` fp32 contiguous → ``(s_seq, v_last, v_seq or None)``."""
+    """``(x_seq [T, N], *states [N], *parameter tensors)``, fp32 contiguous → ``(s_seq, v_seq or None, *last
+    states)``."""
 
     @staticmethod
     def forward(
-        ctx: Any,
-        x_seq: torch.Tensor,
-        v: torch.Tensor,
-        theta: torch.Tensor | None,
-        theta_val: float,
-        dyn: NeuronDynamics,
-        store_v_seq: bool,
-        needs_grad: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        ctx: Any, args: FusedArgs, store_v_seq: bool, needs_grad: bool, x_seq: torch.Tensor, *inputs: Any
+    ) -> tuple[torch.Tensor | None, ...]:
+        dyn = args.dyn
         T, N = x_seq.shape
-        theta_val = np.float32(theta.item() if theta is not None else theta_val)
+        states, tensors = inputs[: len(dyn.states)], inputs[len(dyn.states) :]
         s_seq = torch.empty_like(x_seq)
-        v_last = torch.empty_like(v)
+        last = [torch.empty_like(s) for s in states]
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
-        inputs = (_array(x_seq), _array(v), theta_val, dyn.v_reset is None)
-        _run(forward_kernel(dyn), N, T, *inputs, _array(s_seq), _array(v_seq), _array(v_last))
+        values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "soft": dyn.v_reset is None}
+        values |= {"s_seq": s_seq, "v_seq": v_seq, **{f"last_{k}": t for k, t in zip(dyn.state_names, last)}}
+        _run(forward_kernel(dyn), N, T, *_arguments(forward_module(dyn).signature, values))
         if needs_grad:
             ctx.set_materialize_grads(False)
-            ctx.dyn, ctx.theta_val = dyn, theta_val
-            ctx.save_for_backward(x_seq, v, theta)
-        return s_seq, v_last, v_seq
+            ctx.args = args
+            ctx.save_for_backward(x_seq, *states, *tensors)
+        return s_seq, v_seq, *last
 
     @staticmethod
     def backward(
-        ctx: Any, grad_s: torch.Tensor | None, grad_v_last: torch.Tensor | None, grad_v_seq: torch.Tensor | None
+        ctx: Any, grad_s: torch.Tensor | None, grad_v_seq: torch.Tensor | None, *grad_last: torch.Tensor | None
     ) -> tuple[torch.Tensor | None, ...]:
-        x_seq, v, theta = ctx.saved_tensors
+        args = ctx.args
+        dyn = args.dyn
+        x_seq, *saved = ctx.saved_tensors
+        states, tensors = saved[: len(dyn.states)], saved[len(dyn.states) :]
         T, N = x_seq.shape
         grad_x = torch.empty_like(x_seq)
-        grad_v = torch.empty_like(v)
-        grad_s, grad_v_seq, grad_v_last = (
-            None if g is None else g.contiguous() for g in (grad_s, grad_v_seq, grad_v_last)
-        )
-        grads_in = (_array(grad_s), _array(grad_v_seq), _array(grad_v_last, _EMPTY_STATE))
-        theta_grad = theta is not None and ctx.needs_input_grad[2]
-        flags = (ctx.dyn.v_reset is None, ctx.dyn.detach_reset, theta_grad)
-        kernel = backward_kernel(ctx.dyn)
-        theta_sums = _run(
-            kernel, N, T, *grads_in, _array(x_seq), _array(v), ctx.theta_val, *flags, _array(grad_x), _array(grad_v)
-        )
-        grad_theta = torch.tensor(sum(theta_sums), dtype=theta.dtype).reshape(theta.shape) if theta_grad else None
-        return grad_x, grad_v, grad_theta, None, None, None, None
+        grad_init = [torch.empty_like(s) for s in states]
+        wanted = ctx.needs_input_grad[4 + len(states) :]
+        grad_p = [torch.empty(N) if w else None for w in wanted]
+        values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "grad_x_seq": grad_x}
+        values |= {"soft": dyn.v_reset is None, "detach": dyn.detach_reset}
+        values |= {"grad_s_seq": _contiguous(grad_s), "grad_v_seq": _contiguous(grad_v_seq)}
+        for k, g_last, g_init in zip(dyn.state_names, grad_last, grad_init):
+            values |= {f"grad_last_{k}": _contiguous(g_last), f"grad_init_{k}": g_init}
+        values |= {f"grad_{q.name}": g for q, g in zip(dyn.params, grad_p)}
+        _run(backward_kernel(dyn), N, T, *_arguments(backward_module(dyn).signature, values))
+        return None, None, None, grad_x, *grad_init, *args.param_grads(grad_p, tensors, _total)
+
+
+def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.contiguous()
 
 
 def multi_step(
     dyn: NeuronDynamics,
     x_seq: torch.Tensor,
-    v: torch.Tensor | float,
-    theta: torch.Tensor | float | None,
+    states: Sequence[torch.Tensor | float],
+    params: Sequence[Any],
     store_v_seq: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Run ``T`` steps on the CPU; returns ``(s_seq, v_last, v_seq or None)`` like the torch backend.
+) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor | None]:
+    """Run ``T`` steps on the CPU; returns ``(s_seq, last states, v_seq or None)`` like the torch backend.
 
-    ``v`` may be a Python float or any tensor broadcastable to one step; ``theta`` a float, a 0-dim tensor
-    (learnable) or ``None`` for IF.  fp16/bf16 inputs are computed in fp32 (like the CUDA kernels) and the
-    outputs rounded back; non-contiguous inputs are copied to contiguous ones first.
+    States may be Python floats or tensors broadcastable to one step; parameters floats, 0-dim tensors or
+    ``[C]`` tensors per channel.  fp16/bf16 inputs are computed in fp32 (like the CUDA kernels) and the outputs
+    rounded back; non-contiguous inputs are copied to contiguous ones first.
     """
     if x_seq.numel() == 0:
-        return torch_backend.multi_step(dyn, x_seq, v, theta, store_v_seq)
-    shape, dtype = x_seq.shape, x_seq.dtype
-    x = x_seq.reshape(shape[0], -1).float().contiguous()
-    if isinstance(v, torch.Tensor):
-        v = v.float().expand(shape[1:]).reshape(-1).contiguous()
-    else:
-        v = torch.full((x.shape[1],), float(v), dtype=torch.float32)
-    theta_t = theta.float() if isinstance(theta, torch.Tensor) else None
-    theta_val = 0.0 if theta is None or theta_t is not None else float(theta)
-    needs_grad = torch_backend.needs_grad(x, v, theta_t)
-    s_seq, v_last, v_seq = MultiStep.apply(x, v, theta_t, theta_val, dyn, store_v_seq, needs_grad)
-    v_seq = None if v_seq is None else v_seq.to(dtype).view(shape)
-    return s_seq.to(dtype).view(shape), v_last.to(dtype).view(shape[1:]), v_seq
+        return torch_backend.multi_step(dyn, x_seq, states, params, store_v_seq)
+    args, x, states, tensors = FusedArgs.prepare(dyn, x_seq, states, params, torch.float32)
+    needs_grad = torch_backend.needs_grad(x, *states, *tensors)
+    s_seq, v_seq, *last = MultiStep.apply(args, store_v_seq, needs_grad, x, *states, *tensors)
+    return args.outputs(s_seq, v_seq, last)

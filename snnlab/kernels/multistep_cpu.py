@@ -1,17 +1,18 @@
-"""Source templates of the fused CPU kernels: the generic loops, written once for every neuron variant.
+"""Source templates of the fused CPU kernels: the generic loops, written once for every neuron declaration.
 
-:mod:`snnlab.kernels.cpu_codegen` fills the ``$`` fields with straight-line statements rendered from
-:class:`~snnlab.math.dynamics.NeuronDynamics` and its surrogate; each result is a Python module that Numba
-compiles.  A module serves the four variants of hard/soft reset × ``detach_reset`` (chosen by the runtime flags
-``soft`` and ``detach``: every variant's value is computed and one is selected, without branches), and the
-forward module, which does not depend on the surrogate, serves every surrogate too.
+:mod:`snnlab.kernels.cpu_codegen` fills the ``$`` fields with the arguments, the per-state and per-parameter
+lines and straight-line statements rendered from the declaration's step and backward pass; each result is a
+Python module that Numba compiles.  A module serves the four variants of hard/soft reset × ``detach_reset``
+(chosen by the runtime flags ``soft`` and ``detach``: every variant's value is computed and one is selected,
+without branches), and the forward module, which does not depend on the surrogate, serves every surrogate too.
 
-Tensors are time-major ``[T, N]``, fp32 and C-contiguous.  A call works on the neurons ``start:stop`` in
-blocks of ``BLOCK``: the block's state stays in its output row while the time loop runs over the block, so the
-innermost loop walks contiguous memory, has no branches and vectorises.  The forward writes only its outputs;
-the backward recomputes a block's forward from the saved input, keeping ``h`` and ``v[t-1]`` in cache, and then
-walks back in time (the CUDA kernels, ``multistep.cuh``, save ``h`` instead: on a CPU the extra pass over
-cached data costs less than writing and reading ``h``).
+Tensors are time-major ``[T, N]``, states and per-channel parameters (broadcast to every neuron element) ``[N]``,
+all fp32 and C-contiguous.  A call works on the neurons ``start:stop`` in blocks of ``BLOCK``: the block's
+states stay in their output rows while the time loop runs over the block, so the innermost loop walks
+contiguous memory, has no branches and vectorises.  The forward writes only its outputs; the backward
+recomputes a block's forward from the saved input, keeping in cache what the backward step reads (the states
+before each step and the charged values), and then walks back in time (the CUDA kernels, ``multistep.cuh``, save
+the charged values instead: on a CPU the extra pass over cached data costs less than writing and reading them).
 """
 
 from string import Template
@@ -62,87 +63,57 @@ FORWARD = Template(
     + '''
 
 @njit(**JIT)
-def forward(x_seq, v_init, theta, soft, s_seq, v_seq, v_last, start, stop):
+def forward($args):
     """Steps ``0..T-1`` of the neurons ``start:stop``; ``v_seq`` is written unless it is empty."""
     discard = np.empty(BLOCK, f32)
+$setup
     for b0 in range(start, stop, BLOCK):
         b1 = min(b0 + BLOCK, stop)
-        v_block = v_last[b0:b1]
-        v_block[:] = v_init[b0:b1]
+$blocks
         for t in range(x_seq.shape[0]):
             x_t = x_seq[t, b0:b1]
             s_t = s_seq[t, b0:b1]
             v_t = v_seq[t, b0:b1] if v_seq.shape[0] > 0 else discard
             for j in range(b1 - b0):
-                v = v_block[j]
-                x = x_t[j]
 $step
-                s_t[j] = s
-                v_t[j] = v_next
-                v_block[j] = v_next
 '''
 )
 
 BACKWARD = Template(
     PRELUDE
     + '''
-HAS_THETA = $has_theta
 TRACE = $trace
 
 
 @njit(**JIT)
-def backward(grad_s_seq, grad_v_seq, grad_v_last, x_seq, v_init, theta, soft, detach, theta_grad, grad_x_seq,
-             grad_v_init, start, stop):
+def backward($args):
     """Backpropagation through time of the neurons ``start:stop``.
 
-    Per block, the forward runs again and keeps ``h[t]`` and ``v[t-1]`` of every step in cache-sized buffers,
-    then the steps ``T-1..0`` are differentiated.  Empty ``grad_*`` inputs count as zeros.  Returns the sum of
-    this range's ``dL/dtheta`` terms (fp64) when ``theta_grad``, else 0.
+    Per block, the forward runs again and keeps what the backward step reads in cache-sized trace buffers, then
+    the steps ``T-1..0`` are differentiated.  Empty ``grad_*`` inputs count as zeros; a non-empty ``grad_<param>``
+    receives each neuron's dL/dparam summed over time.
     """
     T = x_seq.shape[0]
     block = max(16, min(BLOCK, TRACE // T // 16 * 16))
     zeros = np.zeros(block, f32)
-    h_trace = np.empty(T * block, f32)  # flat: rows of 2-D arrays would keep the loops from vectorising
-    v_trace = np.empty(T * block, f32)
-    theta_terms = np.zeros(block, f32)
-    theta_sums = np.zeros(block, np.float64)
+    scratch = np.empty(block, f32)
+$setup
     for b0 in range(start, stop, block):
         b1 = min(b0 + block, stop)
-        v_block = grad_v_init[b0:b1]  # the membrane potential first, then dL/dv
-        v_block[:] = v_init[b0:b1]
+$blocks
         for t in range(T):
             x_t = x_seq[t, b0:b1]
-            h_t = h_trace[t * block : t * block + b1 - b0]
-            v_t = v_trace[t * block : t * block + b1 - b0]
+$rows
             for j in range(b1 - b0):
-                v = v_block[j]
-                x = x_t[j]
-$step
-                h_t[j] = h
-                v_t[j] = v
-                v_block[j] = v_next
-        grad_v_block = v_block
-        grad_v_block[:] = grad_v_last[b0:b1] if grad_v_last.shape[0] > 0 else zeros[: b1 - b0]
+$recompute
+$grad_blocks
         for t in range(T - 1, -1, -1):
             grad_s_t = grad_s_seq[t, b0:b1] if grad_s_seq.shape[0] > 0 else zeros
             grad_v_t = grad_v_seq[t, b0:b1] if grad_v_seq.shape[0] > 0 else zeros
             x_t = x_seq[t, b0:b1]
-            h_t = h_trace[t * block : t * block + b1 - b0]
-            v_t = v_trace[t * block : t * block + b1 - b0]
             grad_x_t = grad_x_seq[t, b0:b1]
+$rows
             for j in range(b1 - b0):
-                grad_s = grad_s_t[j]
-                grad_v = grad_v_block[j] + grad_v_t[j]
-                x = x_t[j]
-                h = h_t[j]
-                v_prev = v_t[j]
 $backward_step
-                grad_x_t[j] = grad_x
-                grad_v_block[j] = grad_v_prev
-                theta_terms[j] = grad_theta
-            if HAS_THETA and theta_grad:
-                for j in range(b1 - b0):
-                    theta_sums[j] += theta_terms[j]
-    return theta_sums.sum()
 '''
 )

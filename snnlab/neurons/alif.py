@@ -10,6 +10,7 @@ from typing import Any
 from snnlab import registry
 from snnlab.math.dynamics import NeuronDynamics, Param, State
 from snnlab.neurons.base import BaseNode
+from snnlab.validate import positive, real
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class AdaptiveLIF(BaseNode):
     Dynamics = AdaptiveLIFDynamics
 
     def __init__(self, tau: float = 2.0, tau_a: float = 20.0, beta: float = 0.2, **kwargs: Any) -> None:
-        tau, tau_a, beta = float(tau), float(tau_a), float(beta)
-        if not (tau > 1.0 and tau_a > 0.0 and beta >= 0.0):
-            raise ValueError(f"AdaptiveLIF needs tau > 1, tau_a > 0 and beta >= 0, got {tau=}, {tau_a=}, {beta=}")
+        owner = type(self).__name__
+        tau = real(tau, "tau", owner, low=1.0, low_open=True)
+        tau_a, beta = positive(tau_a, "tau_a", owner), real(beta, "beta", owner, low=0.0)
         super().__init__(**kwargs)
         self.tau, self.tau_a, self.beta = tau, tau_a, beta
 

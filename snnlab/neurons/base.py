@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from numbers import Real
 from typing import Any, ClassVar
 
 import torch
@@ -13,14 +11,7 @@ from snnlab.base import MemoryModule
 from snnlab.kernels import check_backend, resolve_backend
 from snnlab.math.dynamics import MEMBRANE, NeuronDynamics
 from snnlab.math.surrogate import Surrogate, get_surrogate
-
-SurrogateSpec = str | Surrogate | Mapping[str, Any] | None
-
-
-def _check_real(owner: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    return float(value)
+from snnlab.validate import InvalidArgument, boolean, real
 
 
 class BaseNode(MemoryModule):
@@ -34,8 +25,8 @@ class BaseNode(MemoryModule):
     Args:
         v_threshold: firing threshold ``V_th``.
         v_reset: hard-reset potential; ``None`` selects soft reset (subtract the threshold).
-        surrogate: surrogate gradient, a :class:`~snnlab.math.surrogate.Surrogate` or ``None`` for the default
-            ``Sigmoid(alpha=4)`` (a name or ``{"name": ..., **params}`` is accepted too).
+        surrogate: surrogate gradient, a :class:`~snnlab.math.surrogate.Surrogate` (e.g. ``ATan(alpha=2)``) or
+            ``None`` for the default ``Sigmoid(alpha=4)``.
         detach_reset: detach the spike in the reset path (every state's post-spike update).
         step_mode: ``"s"`` (one ``[B, ...]`` step per call) or ``"m"`` (``[T, B, ...]`` per call).
         backend: multi-step backend: ``"auto"`` (default: the fused ``cupy`` kernels for CUDA tensors when CuPy
@@ -50,7 +41,7 @@ class BaseNode(MemoryModule):
         self,
         v_threshold: float = 1.0,
         v_reset: float | None = 0.0,
-        surrogate: SurrogateSpec = None,
+        surrogate: Surrogate | None = None,
         detach_reset: bool = False,
         step_mode: str = "s",
         backend: str = "auto",
@@ -58,17 +49,17 @@ class BaseNode(MemoryModule):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.v_threshold = _check_real(owner, "v_threshold", v_threshold)
+        self.v_threshold = real(v_threshold, "v_threshold", owner)
         if v_reset is not None:
-            v_reset = _check_real(owner, "v_reset", v_reset)
+            v_reset = real(v_reset, "v_reset", owner)
             if v_reset >= self.v_threshold:
-                raise ValueError(f"{owner}: v_reset ({v_reset}) must be below v_threshold ({self.v_threshold})")
+                raise InvalidArgument("v_reset", v_reset, f"must be below v_threshold ({self.v_threshold:g})", owner)
         self.v_reset = v_reset
         self.surrogate = get_surrogate(surrogate)
-        self.detach_reset = bool(detach_reset)
+        self.detach_reset = boolean(detach_reset, "detach_reset", owner)
         self.step_mode = step_mode
         self.backend = backend
-        self.store_v_seq = bool(store_v_seq)
+        self.store_v_seq = boolean(store_v_seq, "store_v_seq", owner)
         for state in self.Dynamics.states:
             self.register_memory(state.name, self.v_init if state.name == MEMBRANE else state.init)
         self.register_memory("v_seq", None)

@@ -9,6 +9,7 @@ from typing import Any
 from snnlab import registry
 from snnlab.math.dynamics import NeuronDynamics, Param, State
 from snnlab.neurons.base import BaseNode
+from snnlab.validate import real
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,9 @@ class CUBALIF(BaseNode):
     Dynamics = CUBALIFDynamics
 
     def __init__(self, tau_syn: float = 2.0, tau_mem: float = 2.0, **kwargs: Any) -> None:
-        tau_syn, tau_mem = float(tau_syn), float(tau_mem)
-        if not (tau_syn >= 1.0 and tau_mem > 1.0):
-            raise ValueError(f"CUBALIF needs tau_syn >= 1 and tau_mem > 1, got {tau_syn=}, {tau_mem=}")
+        owner = type(self).__name__
+        tau_syn = real(tau_syn, "tau_syn", owner, low=1.0)
+        tau_mem = real(tau_mem, "tau_mem", owner, low=1.0, low_open=True)
         super().__init__(**kwargs)
         self.tau_syn, self.tau_mem = tau_syn, tau_mem
 

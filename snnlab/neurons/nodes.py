@@ -13,6 +13,7 @@ from torch import nn
 from snnlab import registry
 from snnlab.math.dynamics import NeuronDynamics, Param
 from snnlab.neurons.base import BaseNode
+from snnlab.validate import boolean, positive_int, real
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,11 @@ class LIF(BaseNode):
     Dynamics = LIFDynamics
 
     def __init__(self, tau: float = 2.0, decay_input: bool = True, **kwargs: Any) -> None:
-        tau = float(tau)
-        if not tau > 1.0:
-            raise ValueError(f"{type(self).__name__}: tau must be > 1 (the decay per step is 1/tau), got {tau}")
+        owner = type(self).__name__
+        tau = real(tau, "tau", owner, low=1.0, low_open=True)
+        decay_input = boolean(decay_input, "decay_input", owner)
         super().__init__(**kwargs)
-        self.tau = tau
-        self.decay_input = bool(decay_input)
+        self.tau, self.decay_input = tau, decay_input
 
     def dynamics_options(self) -> dict[str, Any]:
         return {"decay_input": self.decay_input}
@@ -112,13 +112,12 @@ class PLIF(BaseNode):
     def __init__(
         self, init_tau: float = 2.0, decay_input: bool = True, channels: int | None = None, **kwargs: Any
     ) -> None:
-        init_tau = float(init_tau)
-        if not init_tau > 1.0:
-            raise ValueError(f"{type(self).__name__}: init_tau must be > 1, got {init_tau}")
-        if channels is not None and not (isinstance(channels, int) and channels > 0):
-            raise ValueError(f"{type(self).__name__}: channels must be a positive int or None, got {channels!r}")
+        owner = type(self).__name__
+        init_tau = real(init_tau, "init_tau", owner, low=1.0, low_open=True)
+        decay_input = boolean(decay_input, "decay_input", owner)
+        channels = None if channels is None else positive_int(channels, "channels", owner)
         super().__init__(**kwargs)
-        self.decay_input = bool(decay_input)
+        self.decay_input = decay_input
         self.w = nn.Parameter(torch.full(() if channels is None else (channels,), -math.log(init_tau - 1.0)))
 
     def dynamics_options(self) -> dict[str, Any]:
@@ -146,7 +145,7 @@ class RIF(BaseNode):
 
     def __init__(self, init_w: float = -1e-3, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.w = nn.Parameter(torch.tensor(float(init_w)))
+        self.w = nn.Parameter(torch.tensor(real(init_w, "init_w", type(self).__name__)))
 
     def param_values(self) -> dict[str, Any]:
         return {"w": self.w}

@@ -8,6 +8,7 @@ import torch
 
 from snnlab import registry
 from snnlab.neurons.nodes import LIF
+from snnlab.validate import InvalidArgument
 
 
 @registry.register("neuron", "ottt_lif")
@@ -33,8 +34,9 @@ class OTTTLIF(LIF):
     """Marks a neuron that runs under online learning (no graph across steps, ``[spike, trace]`` in training)."""
 
     def __init__(self, tau: float = 2.0, decay_input: bool = False, detach_reset: bool = True, **kwargs: Any) -> None:
-        if kwargs.pop("v_reset", None) is not None:
-            raise ValueError("OTTTLIF uses soft reset; v_reset must be None")
+        v_reset = kwargs.pop("v_reset", None)
+        if v_reset is not None:
+            raise InvalidArgument("v_reset", v_reset, "must be None: OTTTLIF uses soft reset", type(self).__name__)
         super().__init__(tau=tau, decay_input=decay_input, v_reset=None, detach_reset=detach_reset, **kwargs)
         self.register_memory("trace", 0.0)
 
