@@ -55,7 +55,7 @@ def set_step_mode(net: nn.Module, step_mode: str) -> list[str]:
     or wrap it in :class:`~snnlab.layers.TimeFold`), and on a layer that cannot run in ``step_mode``.
     """
     check_step_mode(None, step_mode)
-    missing: dict[str, list[str]] = defaultdict(list)
+    missing: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, m in net.named_modules():
         if isinstance(m, StepModule) or hasattr(m, "step_mode"):
             try:
@@ -63,7 +63,7 @@ def set_step_mode(net: nn.Module, step_mode: str) -> list[str]:
             except ValueError as e:
                 raise ValueError(f"step_mode={step_mode!r}: layer {name or 'net'!r}: {e}") from None
         elif _resets(m):
-            missing[type(m).__name__].append(name or "net")
+            missing[type(m).__name__, "it has no step_mode attribute"].append(name or "net")
         elif step_mode == "m" and isinstance(m, _BREAK_IN_MULTI_STEP) and not _inside_wrapper(net, name):
             raise TypeError(
                 f"{name or 'net'} is a plain torch.nn.{type(m).__name__}, which cannot take [T, B, ...] input in "
@@ -80,20 +80,26 @@ def _inside_wrapper(net: nn.Module, name: str) -> bool:
 
 def set_backend(net: nn.Module, backend: str) -> list[str]:
     """Set the multi-step backend of every neuron of ``net`` (raises on an unknown backend): snnlab's neurons, and
-    foreign stateful modules with a ``backend`` attribute; notes for the foreign neurons that have none."""
+    foreign stateful modules with a ``backend`` attribute that take it (SpikingJelly's list theirs in
+    ``supported_backends``); notes for the foreign neurons that have none, or do not take this one."""
     check_backend(backend)
-    missing: dict[str, list[str]] = defaultdict(list)
+    missing: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, m in net.named_modules():
-        if isinstance(m, BaseNode) or (not isinstance(m, StepModule) and _resets(m) and hasattr(m, "backend")):
+        if isinstance(m, BaseNode):
             m.backend = backend
         elif not isinstance(m, StepModule) and _resets(m):
-            missing[type(m).__name__].append(name or "net")
+            supported = getattr(m, "supported_backends", None) if hasattr(m, "backend") else ()
+            if supported is None or backend in supported:
+                m.backend = backend
+            else:
+                why = f"it takes {', '.join(supported)}" if supported else "it has no backend attribute"
+                missing[type(m).__name__, why].append(name or "net")
     return _notes("backend", backend, missing)
 
 
-def _notes(option: str, value: str, missing: dict[str, list[str]]) -> list[str]:
-    """One note per foreign class that has no attribute ``option``, listing its layers."""
+def _notes(option: str, value: str, missing: dict[tuple[str, str], list[str]]) -> list[str]:
+    """One note per foreign class (and reason) that ``option`` was not applied to, listing its layers."""
     return [
-        f"{option}={value!r} not applied to {cls} (layers {', '.join(names)}): it has no {option} attribute"
-        for cls, names in missing.items()
+        f"{option}={value!r} not applied to {cls} (layers {', '.join(names)}): {why}"
+        for (cls, why), names in missing.items()
     ]

@@ -115,7 +115,7 @@ def test_mnist5k_resize_and_channels() -> None:
     same = MNIST5k(resize=[28, 28])
     same.setup()
     assert (same.test_set[0][0] == x).all()
-    for bad, match in (({"resize": [32]}, "resize must be"), ({"channels": 0}, "channels must be a positive")):
+    for bad, match in (({"resize": [32]}, r"resize=\[32\]: must be"), ({"channels": 0}, "channels=0: must be")):
         with pytest.raises(ValueError, match=match):
             MNIST5k(**bad)
 

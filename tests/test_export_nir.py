@@ -17,7 +17,7 @@ from snnlab import layers
 from snnlab.export.nir import NIRExportError, to_nir
 from snnlab.functional import reset_net
 from snnlab.models import TdBN, create_model
-from snnlab.neurons import IF, LIF, PLIF, RIF
+from snnlab.neurons import CUBALIF, IF, LIF, PLIF, RIF, AdaptiveLIF
 from snnlab.training.run.build import build
 from snnlab.training.tools.export import export_run
 
@@ -171,6 +171,18 @@ def test_neuron_parameters_follow_the_euler_mapping() -> None:
     assert type(graph.nodes["4"]).__name__ == "IF" and (graph.nodes["4"].r == 2.0).all()
 
 
+def test_per_channel_plif_exports_one_time_constant_per_channel() -> None:
+    neuron = PLIF(channels=3)
+    with torch.no_grad():
+        neuron.w.copy_(-torch.log(torch.tensor([1.0, 2.0, 3.0])))  # τ = 2, 3, 4
+    graph = to_nir(nn.Sequential(layers.Conv2d(1, 3, 3, padding=1), neuron), (1, 2, 2))
+    tau = graph.nodes["1"].tau
+    assert tau.shape == (3, 2, 2)
+    np.testing.assert_allclose(tau[:, 0, 0], [2.0, 3.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(tau[:, 1, 1], [2.0, 3.0, 4.0], rtol=1e-6)
+    np.testing.assert_allclose(graph.nodes["1"].r, np.ones((3, 2, 2)))
+
+
 def test_folded_weights_and_file_round_trip(tmp_path: Path) -> None:
     """``nir.write`` then ``nir.read`` gives back the nodes, edges and the BN-folded conv weights."""
     torch.manual_seed(1)
@@ -202,6 +214,8 @@ def test_folded_weights_and_file_round_trip(tmp_path: Path) -> None:
         (layers.NeuNorm(2, 4, 4, step_mode="m"), r"layer 1 \(NeuNorm\)"),
         (layers.TemporalEffectiveBatchNorm2d(4, 2), r"layer 1 \(TemporalEffectiveBatchNorm2d\)"),
         (RIF(init_w=0.1), r"layer 1 \(RIF\).*w=0.1"),
+        (AdaptiveLIF(), r"layer 1 \(AdaptiveLIF\).*NIR has no equivalent of the AdaptiveLIF neuron"),
+        (CUBALIF(), r"layer 1 \(CUBALIF\).*NIR has no equivalent"),
     ],
 )
 def test_inexpressible_layers_raise_naming_path_and_class(layer: nn.Module, message: str) -> None:

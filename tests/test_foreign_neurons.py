@@ -73,6 +73,26 @@ def test_configure_sets_what_foreign_modules_have_and_notes_the_rest() -> None:
     assert net[1].v == 0.0 and net[3].calls == net[4][0].calls == 0 and net[2].v == 0.0
 
 
+class OldSJNode(Counter):
+    """Like SpikingJelly's 0.0.0.0.14 neurons: a ``backend`` among its ``supported_backends``."""
+
+    supported_backends = ("torch", "cupy")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backend = "torch"
+
+
+def test_a_foreign_backend_is_set_only_where_the_neuron_takes_it() -> None:
+    net = nn.Sequential(OldSJNode(), OldSJNode())
+    assert configure(net, "s", "auto") == [
+        "step_mode='s' not applied to OldSJNode (layers 0, 1): it has no step_mode attribute",
+        "backend='auto' not applied to OldSJNode (layers 0, 1): it takes torch, cupy",
+    ]
+    configure(net, "s", "cupy")
+    assert net[0].backend == net[1].backend == "cupy"
+
+
 @pytest.mark.parametrize(
     ("step_mode", "backend", "message"),
     [

@@ -121,7 +121,9 @@ extern "C" void eval_{M}(long n, const float* x, const float* st, const float* p
   constexpr int NS = {M}::NS, NP = {M}::NP, NP1 = NP > 0 ? NP : 1;
   for (long i = 0; i < n; ++i) {{
     float st_[NS], prev[NS], c_[NS], c_in_[NS], r_[NS], g_[NS], p_[NP1] = {{}}, gp_[NP1] = {{}}, gx;
-    for (int k = 0; k < NS; ++k) {{ st_[k] = prev[k] = st[k * n + i]; c_in_[k] = c_in[k * n + i]; g_[k] = g[k * n + i]; }}
+    for (int k = 0; k < NS; ++k) {{
+      st_[k] = prev[k] = st[k * n + i]; c_in_[k] = c_in[k * n + i]; g_[k] = g[k * n + i];
+    }}
     for (int q = 0; q < NP; ++q) p_[q] = p[q * n + i];
     o_s[i] = {M}::step(x[i], st_, p_, c_);
     {M}::restate(c_in_, p_, r_);

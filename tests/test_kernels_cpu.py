@@ -1,9 +1,9 @@
 """The fused ``cpu`` backend (Numba) against the torch backend, across the whole variant matrix.
 
 Spikes must match exactly and the last states, ``v_seq`` and the gradients of input, every initial state and
-every parameter within 1e-5 (fp32).  Half-precision runs are compared with the torch backend in fp32 on the same (upcast) values: the
-kernels do fp32 math on fp16/bf16 I/O.  Each kernel compiles once per machine (the variants of a family share
-one), so the first run of this file on a machine spends most of its time compiling.
+every parameter within 1e-5 (fp32).  Half-precision runs are compared with the torch backend in fp32 on the same
+(upcast) values: the kernels do fp32 math on fp16/bf16 I/O.  Each kernel compiles once per machine (the variants
+of a family share one), so the first run of this file on a machine spends most of its time compiling.
 """
 
 import sys
@@ -40,17 +40,18 @@ def _param_sets(dyn, channels):
     return [learnable] + ([values] if fixed_ok and values else [])
 
 
-def _run(fn, dyn, x_seq, states, params, store_v_seq, seed=0):
+def _run(fn, dyn, x_seq, states, params, store_v_seq, weighted_dtype=None, seed=0):
     """Outputs and gradients (x, every initial state, every learnable parameter) of a loss reading spikes,
     every last state and (if stored) v_seq."""
     x_seq = x_seq.detach().requires_grad_()
     states = [s.detach().requires_grad_() if isinstance(s, torch.Tensor) else s for s in states]
     s_seq, last, v_seq = fn(dyn, x_seq, states, params, store_v_seq)
-    g = torch.Generator().manual_seed(seed)
-    loss = (s_seq.float() * torch.randn(s_seq.shape, generator=g)).sum()
-    loss = loss + sum((v.float() * torch.randn(v.shape, generator=g)).sum() for v in last)
-    if store_v_seq:
-        loss = loss + (v_seq.float() * torch.randn(v_seq.shape, generator=g)).sum()
+    g, dtype = torch.Generator().manual_seed(seed), weighted_dtype or x_seq.dtype
+
+    def weighted(t: torch.Tensor) -> torch.Tensor:  # weights exact in the I/O dtype, as its gradients are
+        return (t.float() * torch.randn(t.shape, generator=g).to(dtype).float()).sum()
+
+    loss = weighted(s_seq) + sum(weighted(v) for v in last) + (weighted(v_seq) if store_v_seq else 0.0)
     leaves = [x_seq] + [t for t in (*states, *params) if isinstance(t, torch.Tensor) and t.requires_grad]
     return (s_seq, last, v_seq), torch.autograd.grad(loss, leaves, allow_unused=True)
 
@@ -59,7 +60,7 @@ def _assert_matches(dyn, x_seq, states, params, store_v_seq, tol=1e-5):
     (s, last, vs), grads = _run(cpu_backend.multi_step, dyn, x_seq, states, params, store_v_seq)
     states_ref = [v.float() if isinstance(v, torch.Tensor) else v for v in states]
     (s_ref, last_ref, vs_ref), grads_ref = _run(
-        torch_backend.multi_step, dyn, x_seq.float(), states_ref, params, store_v_seq
+        torch_backend.multi_step, dyn, x_seq.float(), states_ref, params, store_v_seq, x_seq.dtype
     )
     assert s.dtype == x_seq.dtype and s.shape == x_seq.shape and all(v.shape == x_seq.shape[1:] for v in last)
     assert torch.equal(s.float(), s_ref), "spikes differ"
@@ -105,7 +106,9 @@ def test_half_precision_computes_in_fp32(dyn, dtype):
 
 
 RIF_SOFT = next(d for d in VARIANTS if type(d).__name__ == "RIFDynamics" and d.v_reset is None)
-LIF_DECAY_INPUT = next(d for d in VARIANTS if type(d).__name__ == "LIFDynamics" and d.decay_input and not d.params[0].per_channel)
+LIF_DECAY_INPUT = next(
+    d for d in VARIANTS if type(d).__name__ == "LIFDynamics" and d.decay_input and not d.params[0].per_channel
+)
 
 
 @pytest.mark.parametrize(("T", "N"), [(1, 1), (1, 513), (300, 7), (3, 1025), (4, 3 * 65537 + 5)])
@@ -124,7 +127,9 @@ def test_scalar_initial_state_and_result_independent_of_thread_count():
         runs = []
         for n in (1, 3):
             torch.set_num_threads(n)
-            runs.append(_run(cpu_backend.multi_step, dyn, x_seq, [0.25], [torch.tensor(0.3, requires_grad=True)], False))
+            runs.append(
+                _run(cpu_backend.multi_step, dyn, x_seq, [0.25], [torch.tensor(0.3, requires_grad=True)], False)
+            )
     finally:
         torch.set_num_threads(threads)
     ((s1, v1, _), g1), ((s3, v3, _), g3) = runs

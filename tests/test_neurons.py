@@ -9,7 +9,7 @@ import torch
 
 from snnlab import functional
 from snnlab.math.surrogate import ATan
-from snnlab.neurons import IF, LIF, PLIF, RIF
+from snnlab.neurons import CUBALIF, IF, LIF, PLIF, RIF, AdaptiveLIF
 
 T, SHAPE = 6, (3, 7)
 ALPHA = 4.0  # default sigmoid surrogate
@@ -166,11 +166,15 @@ def test_store_v_seq_and_multi_step_rank_check():
 @pytest.mark.parametrize(
     ("build", "match"),
     [
-        (lambda: LIF(tau=1.0), "tau must be > 1"),
-        (lambda: PLIF(init_tau=0.5), "init_tau must be > 1"),
-        (lambda: IF(v_threshold=True), "v_threshold must be a real number"),
-        (lambda: IF(v_threshold="1"), "v_threshold must be a real number"),
-        (lambda: IF(v_reset=1.0, v_threshold=1.0), r"v_reset \(1.0\) must be below v_threshold"),
+        (lambda: LIF(tau=1.0), r"LIF: tau=1.0: must be a real number > 1"),
+        (lambda: PLIF(init_tau=0.5), r"init_tau=0.5: must be a real number > 1"),
+        (lambda: PLIF(channels=0), r"channels=0: must be an integer >= 1"),
+        (lambda: AdaptiveLIF(tau_a=0.0), r"tau_a=0.0: must be a real number > 0"),
+        (lambda: CUBALIF(tau_syn=0.5), r"tau_syn=0.5: must be a real number >= 1"),
+        (lambda: IF(v_threshold=True), "v_threshold=True: must be a real number"),
+        (lambda: IF(v_threshold="1"), "v_threshold='1': must be a real number"),
+        (lambda: IF(v_reset=1.0, v_threshold=1.0), r"v_reset=1.0: must be below v_threshold \(1\)"),
+        (lambda: IF(detach_reset=1), r"detach_reset=1: must be true or false"),
         (lambda: IF(step_mode="x"), r"IF: step_mode='x': must be 'm'"),
         (lambda: IF(backend="triton"), r"unknown backend 'triton'; valid"),
         (lambda: IF(surrogate="atan"), r"surrogate='atan': a surrogate is a Surrogate object, e.g. surrogate=ATan"),

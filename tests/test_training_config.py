@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
 from training_helpers import compose_run
 
 from snnlab import registry
 from snnlab.data.digits import Digits
 from snnlab.training import build, run_training
+from snnlab.training.run.build import build_head
 
 NEURONS = ["if", "lif", "plif", "rif"]
 ONLINE_NEURONS = ["ottt_lif"]  # learning=ottt only: covered by tests/test_learning_ottt.py
@@ -28,6 +30,7 @@ def test_the_config_groups_cover_every_registered_component() -> None:
         assert registry.names(kind) == sorted(tested)
 
 
+@pytest.mark.slow  # 168 short training loops
 @pytest.mark.parametrize(
     ("neuron", "norm", "dropout", "step_mode"), COMBOS, ids=lambda c: "-".join(c) if isinstance(c, tuple) else c
 )
@@ -92,6 +95,19 @@ def test_bad_values_fail_before_anything_is_written(tmp_path: Path, overrides: l
     with pytest.raises(ValueError, match=message):
         run_training(compose_run(tmp_path, overrides))
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("classifier", "message"),
+    [
+        ({"loss": {"name": "tet", "lamb": 0.05}}, r"classifier.loss=.*: .*=\{_target_: tet, lamb: 0.05\}$"),
+        ({"readout": {"name": "voting", "votes": 5}}, r"classifier.readout=\{_target_: voting, votes: 5\}$"),
+    ],
+)
+def test_old_spellings_in_a_config_file_show_the_node(classifier: dict, message: str) -> None:
+    node = OmegaConf.create({"loss": {"_target_": "ce"}, "readout": {"_target_": "mean"}, **classifier})
+    with pytest.raises(ValueError, match=message):
+        build_head(node)
 
 
 @pytest.mark.parametrize("encoder", ["poisson", "latency"])

@@ -55,8 +55,8 @@ def list_command(argv: list[str] | None = None) -> None:
         table.add_row(kind, ", ".join(registry.names(kind)), "\n".join(spelling), options)
     for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in [*registry.kinds(), "hydra"]):
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))
-        spelling = f"{group.name}=OPTION, {group.name}._target_=IMPORT.PATH"
-        table.add_row(f"[dim]{group.name}[/dim]", "[dim](import paths)[/dim]", f"[dim]{spelling}[/dim]", options)
+        name = group.name
+        table.add_row(f"[dim]{name}[/dim]", "[dim](import paths)[/dim]", f"[dim]{name}=OPTION[/dim]", options)
     Console(width=max(Console().width, 120)).print(table)
 
 
@@ -70,9 +70,10 @@ def config_keys(kinds: list[str]) -> dict[str, list[tuple[str, bool]]]:
     def walk(node: dict[str, Any], prefix: str) -> None:
         for key, value in node.items():
             path = f"{prefix}.{key}" if prefix else str(key)
-            target = isinstance(value, dict) and "_target_" in value
-            if key in found and prefix and target or key in found and isinstance(value, str) and "${" not in value:
-                found[key].add((path, not target))
+            node = bool(prefix) and isinstance(value, dict) and "_target_" in value  # a group file's own node: no
+            name = isinstance(value, str) and "${" not in value  # a plain name, not an interpolation
+            if key in found and (node or name):
+                found[key].add((path, name))
             if isinstance(value, dict):
                 walk(value, path)
 

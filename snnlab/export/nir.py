@@ -29,8 +29,8 @@ the inputs of a node, which is the residual sum.
 
 **Not expressible**, so an error naming the layer (module path and class): soft reset, max pooling, TEBN,
 BNTT, NeuNorm, DropConnect, a norm not right after a conv/linear layer, RIF with ``w > 0``, a neuron without a
-NIR mapping and any other module.  ``approximate=True`` exports two of them approximately: soft reset as a hard reset to 0, and max
-pooling as ``SumPool2d`` (equal to the maximum while at most one spike falls in a window).
+NIR mapping and any other module.  ``approximate=True`` exports two of them approximately: soft reset as a hard
+reset to 0, and max pooling as ``SumPool2d`` (equal to the maximum while at most one spike falls in a window).
 """
 
 from __future__ import annotations

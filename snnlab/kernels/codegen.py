@@ -71,7 +71,7 @@ class NeuronMath:
     source: str
 
 
-def _function(signature: str, targets: dict[str, Sym], arrays: dict[str, str], result: str = "") -> str:
+def _function(signature: str, targets: dict[str, Sym], arrays: dict[str, str]) -> str:
     """A device function computing ``targets`` (keys: C lvalues) from the variables of ``arrays`` (symbol → the
     array element holding it, loaded first) and the function's parameters."""
     code = straight_line(targets, Expr, CUDA_OPS)
@@ -80,7 +80,7 @@ def _function(signature: str, targets: dict[str, Sym], arrays: dict[str, str], r
     lines += [f"{target} = {value};" for target, value in code.outputs.items() if target != "return"]
     lines += [f"return {code.outputs['return']};"] if "return" in code.outputs else []
     body = "".join(f"    {line}\n" for line in lines)
-    return f"  static __device__ __forceinline__ {signature} {{\n{body}  }}\n" + result
+    return f"  static __device__ __forceinline__ {signature} {{\n{body}  }}\n"
 
 
 @cache

@@ -82,10 +82,6 @@ class NeuronDynamics:
     def state_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.states)
 
-    def initial(self, state: State) -> float:
-        """The value of ``state`` after ``reset()``."""
-        return self.vr if state.name == MEMBRANE else state.init
-
     # -- the formulas ------------------------------------------------------------------------------------------
     def charge(self, x: Any, st: SimpleNamespace, p: SimpleNamespace) -> dict[str, Any]:
         """The charged value of every state, ``{"v": h, ...}``, from the input and the previous states."""

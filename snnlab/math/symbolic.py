@@ -109,10 +109,11 @@ class Sym:
 ZERO, ONE = Sym.const(0.0), Sym.const(1.0)
 
 
-def _fold(op: str, a: Sym, b: Sym) -> Sym | None:
-    if a.is_const() and b.is_const():
+def _node(op: str, a: Sym, b: Sym) -> Sym:
+    """``a op b``, folded into a constant when both are (in float64, as Python folds constants)."""
+    if a.is_const() and b.is_const() and not (op == "div" and b.is_const(0.0)):
         return Sym.const(ARITHMETIC[op](a.args[0], b.args[0]))
-    return None
+    return Sym(op, (a, b))
 
 
 def _add(a: Sym, b: Sym) -> Sym:
@@ -122,7 +123,7 @@ def _add(a: Sym, b: Sym) -> Sym:
         return a
     if b.op == "neg":
         return _sub(a, b.args[0])
-    return _fold("add", a, b) or Sym("add", (a, b))
+    return _node("add", a, b)
 
 
 def _sub(a: Sym, b: Sym) -> Sym:
@@ -130,7 +131,7 @@ def _sub(a: Sym, b: Sym) -> Sym:
         return a
     if a.is_const(0.0):
         return -b
-    return _fold("sub", a, b) or Sym("sub", (a, b))
+    return _node("sub", a, b)
 
 
 def _mul(a: Sym, b: Sym) -> Sym:
@@ -141,7 +142,7 @@ def _mul(a: Sym, b: Sym) -> Sym:
             return other
         if one.is_const(-1.0):
             return -other
-    return _fold("mul", a, b) or Sym("mul", (a, b))
+    return _node("mul", a, b)
 
 
 def _div(a: Sym, b: Sym) -> Sym:
@@ -149,7 +150,7 @@ def _div(a: Sym, b: Sym) -> Sym:
         return a
     if a.is_const(0.0):
         return ZERO
-    return (None if b.is_const(0.0) else _fold("div", a, b)) or Sym("div", (a, b))
+    return _node("div", a, b)
 
 
 class SymOps:

@@ -14,10 +14,11 @@ from snnlab.validate import real
 
 @dataclass(frozen=True)
 class CUBALIFDynamics(NeuronDynamics):
-    """The input charges a synaptic current ``i`` that charges the membrane; fire and reset as LIF::
+    """The input charges a synaptic current ``i`` that charges the membrane (``i`` being the new current);
+    fire and reset as LIF::
 
-        i' = i·alpha + x                            alpha = 1 - 1/τ_syn
-        h  = v + (i' - (v - v_reset))·decay         decay = 1/τ_mem
+        i ← i·alpha + x                         alpha = 1 - 1/τ_syn
+        h = v + (i - (v - v_reset))·decay       decay = 1/τ_mem
     """
 
     states = (State("i"), State("v"))
