@@ -24,14 +24,23 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import hydra.utils
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from snnlab import registry
 from snnlab.validate import InvalidArgument
 
-CONSTRUCTOR_ERRORS = (ValueError, TypeError, RuntimeError, ArithmeticError, ImportError, AttributeError)
-"""What a target raises for a bad argument."""
+CONSTRUCTOR_ERRORS = (
+    ValueError,
+    TypeError,
+    RuntimeError,
+    ArithmeticError,
+    ImportError,
+    AttributeError,
+    MisconfigurationException,
+)
+"""What a target raises for a bad argument (Lightning's own kind included)."""
 CONFIG_NODE = "config_node"
 """Attribute of a module that names the config node that built it."""
 _INTERPOLATION = re.compile(r"^\$\{([\w.]+)\}$")

@@ -150,7 +150,7 @@ def test_scaled_ws_conv_standardizes_each_output_channel_by_hand():
     x_seq = torch.randn(3, 2, 3, 5, 5)
     torch.testing.assert_close(conv_m(x_seq), torch.stack([conv(x_t) for x_t in x_seq]))
     assert ScaledWSConv2d(3, 4, 3, gain=False).gain is None
-    with pytest.raises(ValueError, match="eps=0.0: must be a real number > 0"):
+    with pytest.raises(ValueError, match=r"eps=0\.0: must be a real number > 0"):
         ScaledWSConv2d(3, 4, 3, eps=0.0)
 
 

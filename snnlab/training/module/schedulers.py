@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import MultiStepLR
 
+from snnlab import validate
+from snnlab.validate import InvalidArgument
+
 
 @dataclass(frozen=True)
 class MultiStepFractions:
@@ -24,9 +27,9 @@ class MultiStepFractions:
     def __post_init__(self) -> None:
         fractions = list(self.milestones)
         if not fractions or fractions != sorted(fractions) or not all(0.0 < f <= 1.0 for f in fractions):
-            raise ValueError(f"milestones must be increasing fractions in (0, 1], got {fractions}")
-        if isinstance(self.max_epochs, bool) or not isinstance(self.max_epochs, int) or self.max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
+            raise InvalidArgument("milestones", fractions, "must be increasing fractions in (0, 1]", "multistep")
+        validate.positive_int(self.max_epochs, "max_epochs", "multistep")
+        validate.positive(self.gamma, "gamma", "multistep")
 
     @property
     def epochs(self) -> list[int]:
