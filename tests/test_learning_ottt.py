@@ -343,7 +343,7 @@ def test_ottt_neuron_under_bptt_fails_clearly(tmp_path: Path, step_mode: str) ->
         (["norm=none", "dropout=dropconnect"], r"layer '5' \(DropConnectLinear\) is stateful"),
         (["norm=none", "model=resnet19", "model.width_mult=0.05"], r"layer '1' \(BasicBlock\) runs spiking neurons"),
         (["norm=none", "+trainer.gradient_clip_val=1.0"], r"set learning.gradient_clip_val instead"),
-        (["norm=none", "learning.mse_weight=1.5"], r"mse_weight must be in \[0, 1\], got 1.5"),
+        (["norm=none", "learning.mse_weight=1.5"], r"^learning.mse_weight=1.5: must be in \[0, 1\]"),
     ],
 )
 def test_networks_that_cannot_run_online_fail_at_build_naming_the_layer(

@@ -27,7 +27,7 @@ from lightning import LightningModule
 from lightning.pytorch.strategies import ParallelStrategy
 from torch import nn
 
-from snnlab import registry
+from snnlab import registry, validate
 from snnlab.base import MemoryModule
 from snnlab.functional import reset_net
 from snnlab.layers import Dropout, NormWrapper, OTTTSequential
@@ -114,20 +114,14 @@ class OTTT(LearningMode):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
     ) -> None:
-        if not isinstance(online_update, bool):
-            raise ValueError(f"learning.online_update must be true or false, got {online_update!r}")
-        if isinstance(mse_weight, bool) or not isinstance(mse_weight, (int, float)) or not 0 <= mse_weight <= 1:
-            raise ValueError(f"learning.mse_weight must be in [0, 1], got {mse_weight!r}")
-        if gradient_clip_val is not None and (isinstance(gradient_clip_val, bool) or not gradient_clip_val >= 0):
-            raise ValueError(f"learning.gradient_clip_val must be >= 0 or null, got {gradient_clip_val!r}")
-        if gradient_clip_algorithm not in CLIP_ALGORITHMS:
-            raise ValueError(
-                f"learning.gradient_clip_algorithm must be one of {CLIP_ALGORITHMS}, got {gradient_clip_algorithm!r}"
-            )
-        self.online_update = online_update
-        self.mse_weight = float(mse_weight)
+        self.online_update = validate.boolean(online_update, "online_update", "ottt")
+        self.mse_weight = validate.real(mse_weight, "mse_weight", "ottt", low=0.0, high=1.0)
+        if gradient_clip_val is not None:
+            gradient_clip_val = validate.real(gradient_clip_val, "gradient_clip_val", "ottt", low=0.0)
         self.gradient_clip_val = gradient_clip_val
-        self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.gradient_clip_algorithm = validate.one_of(
+            gradient_clip_algorithm, CLIP_ALGORITHMS, "gradient_clip_algorithm", "ottt"
+        )
 
     def step_mode(self, configured: str) -> str:
         return "s"
