@@ -293,6 +293,7 @@ def test_host_built_half_kernels_compute_in_fp32(host_kernels, dyn, dtype):
 
 
 # -- every kernel source compiles ---------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 def test_every_kernel_source_compiles_with_nvcc(tmp_path):
     sources = list(kernel_sources().values())

@@ -298,6 +298,7 @@ def test_resume_from_checkpoint_continues_optimizer_and_scheduler(tmp_path: Path
         torch.testing.assert_close(a, b, msg=name)
 
 
+@pytest.mark.slow
 def test_ottt_mnist5k_style_run_learns(tmp_path: Path) -> None:
     """A whole ``train`` run with learning=ottt from the config groups: it learns and writes its summary."""
     overrides = ["learning=ottt", "neuron=ottt_lif", "norm=none", "model.channels=[8]", "model.hidden=32", "T=2"]

@@ -29,6 +29,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_run_writes_everything(finished_run: Path) -> None:
     summary = json.loads((finished_run / "summary.json").read_text())
     for key in ("test_acc", "params", "wall_time_s", "train_samples_per_s", "firing_rates", "versions", "git_commit"):
@@ -42,6 +43,7 @@ def test_run_writes_everything(finished_run: Path) -> None:
     assert last["snnlab_config"]["model"]["channels"] == [4, 8] and last["epoch"] == 1
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_test_accuracy(finished_run: Path) -> None:
     summary = json.loads((finished_run / "summary.json").read_text())
     metrics = evaluate(finished_run, "best", accelerator="cpu")

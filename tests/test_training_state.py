@@ -15,6 +15,7 @@ from snnlab.training import build
 STATEFUL = ["neuron=lif", "norm=bntt", "dropout=dropout"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step_mode", ["m", "s"])
 def test_every_stage_survives_changing_batch_sizes(tmp_path: Path, step_mode: str) -> None:
     # digits: 1437 train → 1293/144 train/val, 360 test; batch 100 leaves short last batches everywhere.

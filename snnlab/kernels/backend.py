@@ -1,7 +1,8 @@
 """Multi-step backends as registered components, and the choice among them.
 
-A backend implements ``multi_step(dyn, x_seq, v, theta, store_v_seq) -> (s_seq, v_last, v_seq or None)`` for
-tensors of some device types and dtypes.  ``backend="auto"`` takes the first available backend in
+A backend implements ``multi_step(dyn, x_seq, states, params, store_v_seq) -> (s_seq, last states, v_seq or
+None)`` for a neuron declaration ``dyn`` (its states and parameters in declared order) and tensors of some
+device types and dtypes.  ``backend="auto"`` takes the first available backend in
 :data:`AUTO_ORDER` that runs on the input's device and dtype.  An explicit backend that cannot run raises with
 the reason and the fix: there is never a silent fallback.
 """
@@ -20,7 +21,7 @@ AUTO = "auto"
 AUTO_ORDER = ("cupy", "cpu", "torch")
 """Preference of ``backend="auto"`` (names not registered are skipped)."""
 
-MultiStep = Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]
+MultiStep = Callable[..., tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor | None]]
 
 
 @dataclass(frozen=True)

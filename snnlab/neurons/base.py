@@ -87,6 +87,7 @@ class BaseNode(MemoryModule):
 
     @property
     def dynamics(self) -> NeuronDynamics:
+        """The declaration with this module's current options (the backends' kernel-cache key)."""
         return self.Dynamics(
             self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, **self.dynamics_options()
         )
