@@ -35,7 +35,7 @@ CASES: list[Any] = [
     (["seed=1.5"], r"seed=1.5: must be an integer >= 0"),
     (["step_mode=x"], r"step_mode='x': must be 'm' \(whole \[T, B, \.\.\.\] sequences\) or 's' \(step by step\)$"),
     (["backend=nope"], r"backend='nope': unknown neuron backend; valid: auto, cpu, cupy, torch"),
-    (["backend=cupy"], r"backend='cupy': runs on cuda tensors, but this run is on the cpu.*backend=auto"),
+    (["backend=cupy"], r"backend='cupy': runs on cuda tensors, not on the cpu; use auto"),
     (["ckpt_path=/nonexistent/last.ckpt"], r"ckpt_path='/nonexistent/last.ckpt': no such file"),
     (["protocol=best"], r"protocol='best': valid: heldout \(.*\); paper \("),
     (["expected_data=5"], r"expected_data=5: must be \{input_shape: \[C, H, W\], num_classes: N\}, or null"),

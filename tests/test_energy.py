@@ -17,8 +17,8 @@ from snnlab import layers
 from snnlab.functional import reset_net
 from snnlab.metrics import EnergyMeter
 from snnlab.neurons import IF, LIF, BaseNode
-from snnlab.training.run.build import build
 from snnlab.training.callbacks.energy import EnergyCallback
+from snnlab.training.run.build import build
 
 
 def _hand_net() -> nn.Sequential:

@@ -172,7 +172,7 @@ def test_auto_picks_cpu_for_cpu_float_tensors_and_torch_otherwise():
     assert resolve_backend("auto", torch.zeros(2, 3, dtype=torch.bfloat16)) is CPU
     assert resolve_backend("auto", torch.zeros(2, 3, dtype=torch.float64)) is TORCH
     assert CPU.multi_step is cpu_backend.multi_step
-    with pytest.raises(RuntimeError, match=r"backend 'cpu' runs on float32, float16, bfloat16 tensors, got float64"):
+    with pytest.raises(ValueError, match=r"^backend='cpu': runs on float32, float16, bfloat16 tensors, not float64"):
         resolve_backend("cpu", torch.zeros(2, dtype=torch.float64))
 
 
@@ -182,7 +182,7 @@ def test_explicit_cpu_without_numba_is_a_clear_error(monkeypatch):
     try:
         assert resolve_backend("auto", torch.zeros(2)) is TORCH
         with pytest.raises(
-            RuntimeError, match=r"backend 'cpu' is unavailable: Numba does not import .*pip install numba"
+            ValueError, match=r"^backend='cpu': unavailable here: Numba does not import .*pip install numba"
         ):
             resolve_backend("cpu", torch.zeros(2))
     finally:

@@ -176,7 +176,7 @@ def test_store_v_seq_and_multi_step_rank_check():
         (lambda: IF(v_reset=1.0, v_threshold=1.0), r"v_reset=1.0: must be below v_threshold \(1\)"),
         (lambda: IF(detach_reset=1), r"detach_reset=1: must be true or false"),
         (lambda: IF(step_mode="x"), r"IF: step_mode='x': must be 'm'"),
-        (lambda: IF(backend="triton"), r"unknown backend 'triton'; valid"),
+        (lambda: IF(backend="triton"), r"backend='triton': unknown neuron backend; valid"),
         (lambda: IF(surrogate="atan"), r"surrogate='atan': a surrogate is a Surrogate object, e.g. surrogate=ATan"),
     ],
 )
@@ -193,5 +193,5 @@ def test_surrogate_choice_changes_gradient_only():
 
 def test_cupy_backend_on_cpu_tensor_is_a_clear_error():
     n = LIF(step_mode="m", backend="cupy")
-    with pytest.raises(RuntimeError, match="backend 'cupy' runs on cuda tensors"):
+    with pytest.raises(ValueError, match="^backend='cupy': runs on cuda tensors"):
         n(torch.rand(2, 3))

@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 from training_helpers import compose_run
 
 from snnlab.models import create_model
-from snnlab.training.run.build import build
 from snnlab.training.reports.plots import layer_labels, plot_firing_rates, plot_raster
+from snnlab.training.run.build import build
 from snnlab.training.tools.plot_run import plot_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,6 +31,8 @@ EXIT_USER_ERROR = 2
 USER_ERRORS = (ValueError, TypeError, OSError, OmegaConfBaseException)
 MULTI_PROCESS = ("ddp", "fsdp", "deepspeed")
 """Strategies (name prefixes) that run one process per device."""
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+"""Loggers that Lightning gives handlers of their own."""
 THIRD_PARTY_NOTICES = ("💡 Tip:", "Trainer already configured with model summary callbacks")
 """Lightning log lines that advertise or restate the config: dropped from the console."""
 
@@ -132,9 +134,14 @@ def quiet_third_party() -> None:
     without its product tips; a deprecation warning Lightning triggers in torch, and torch's warning about an
     empty layer (which the run reports as an error naming the key), are hidden."""
     root = logging.getLogger()
-    if root.handlers:
-        logging.getLogger("lightning").handlers.clear()
-    for handler in root.handlers or logging.getLogger("lightning").handlers:
+    lightning_loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
+    handlers = list(root.handlers)
+    for logger in lightning_loggers:
+        if root.handlers:  # Lightning's packages log through their own handlers unless they propagate
+            logger.handlers.clear()
+            logger.propagate = True
+        handlers += logger.handlers
+    for handler in handlers:
         if not any(isinstance(f, _DropNotices) for f in handler.filters):
             handler.addFilter(_DropNotices())
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from snnlab import registry
+from snnlab.validate import InvalidArgument
 
 AUTO = "auto"
 AUTO_ORDER = ("cupy", "cpu", "torch")
@@ -44,22 +45,22 @@ class Backend:
     def runs_on(self, x: torch.Tensor) -> bool:
         return x.device.type in self.devices and (self.dtypes is None or x.dtype in self.dtypes)
 
-    def check(self, x: torch.Tensor) -> None:
-        """Raise unless this backend can run on ``x`` here."""
-        if x.device.type not in self.devices:
-            raise RuntimeError(
-                f"backend {self.name!r} runs on {'/'.join(self.devices)} tensors, got a tensor on {x.device}; "
-                f"move the model or use backend='auto' (or 'torch')"
+    def check(self, device: torch.device | str, dtype: torch.dtype | None = None) -> None:
+        """Raise :class:`~snnlab.validate.InvalidArgument` (argument ``backend``) unless this backend runs on
+        ``device`` (and ``dtype``) here."""
+        device = torch.device(device)
+        if device.type not in self.devices:
+            raise InvalidArgument(
+                "backend", self.name, f"runs on {'/'.join(self.devices)} tensors, not on the {device.type}; use auto"
             )
-        if not self.runs_on(x):
+        if dtype is not None and self.dtypes is not None and dtype not in self.dtypes:
             names = ", ".join(str(d).removeprefix("torch.") for d in self.dtypes)
-            raise RuntimeError(
-                f"backend {self.name!r} runs on {names} tensors, got {str(x.dtype).removeprefix('torch.')}; "
-                "use backend='auto' (or 'torch')"
+            raise InvalidArgument(
+                "backend", self.name, f"runs on {names} tensors, not {str(dtype).removeprefix('torch.')}; use auto"
             )
         reason = self.unavailable()
         if reason is not None:
-            raise RuntimeError(f"backend {self.name!r} is unavailable: {reason}; {self.hint}")
+            raise InvalidArgument("backend", self.name, f"unavailable here: {reason}; {self.hint}")
 
     @property
     def multi_step(self) -> MultiStep:
@@ -74,7 +75,7 @@ def check_backend(name: str) -> str:
     """``name`` if it is ``"auto"`` or a registered backend, else an error listing the valid names."""
     valid = registry.names("backend")
     if name != AUTO and name not in valid:
-        raise registry.UnknownComponentError(f"unknown backend {name!r}; valid: {AUTO}, {', '.join(valid)}")
+        raise InvalidArgument("backend", name, f"unknown neuron backend; valid: {AUTO}, {', '.join(valid)}")
     return name
 
 
@@ -82,7 +83,7 @@ def resolve_backend(name: str, x: torch.Tensor) -> Backend:
     """The backend that runs ``name`` on ``x`` (``auto``: the preferred available one for ``x``'s device)."""
     if check_backend(name) != AUTO:
         backend = registry.get("backend", name)
-        backend.check(x)
+        backend.check(x.device, x.dtype)
         return backend
     candidates = [registry.get("backend", n) for n in AUTO_ORDER if n in registry.names("backend")]
     return next(b for b in candidates if b.runs_on(x) and b.unavailable() is None)

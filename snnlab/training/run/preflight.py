@@ -65,7 +65,7 @@ def sync_batchnorm(trainer_cfg: DictConfig) -> bool:
 def check_backend(cfg: DictConfig) -> None:
     """An explicit neuron backend (not ``auto``) must run on the run's device here: the backend's own check."""
     if cfg.backend != "auto":
-        registry.get("backend", cfg.backend).check(torch.empty(0, device=run_device(cfg.trainer)))
+        registry.get("backend", cfg.backend).check(run_device(cfg.trainer))
 
 
 def load_checkpoint(path: str | Path, key: str = "checkpoint") -> dict[str, Any]:
