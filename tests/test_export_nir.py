@@ -209,8 +209,8 @@ def test_folded_weights_and_file_round_trip(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("layer", "message"),
     [
-        (LIF(v_reset=None), r"layer 1 \(LIF\).*soft reset"),
-        (layers.MaxPool2d(2), r"layer 1 \(MaxPool2d\).*max pooling"),
+        (LIF(v_reset=None), r"layer 1 \(LIF\).*soft reset.*approximate=True \(`snnlab export --approximate`\)"),
+        (layers.MaxPool2d(2), r"layer 1 \(MaxPool2d\).*max pooling; approximate=True \(`snnlab export --approx"),
         (layers.NeuNorm(2, 4, 4, step_mode="m"), r"layer 1 \(NeuNorm\)"),
         (layers.TemporalEffectiveBatchNorm2d(4, 2), r"layer 1 \(TemporalEffectiveBatchNorm2d\)"),
         (RIF(init_w=0.1), r"layer 1 \(RIF\).*w=0.1"),

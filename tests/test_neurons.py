@@ -193,5 +193,5 @@ def test_surrogate_choice_changes_gradient_only():
 
 def test_cupy_backend_on_cpu_tensor_is_a_clear_error():
     n = LIF(step_mode="m", backend="cupy")
-    with pytest.raises(ValueError, match="^backend='cupy': runs on cuda tensors"):
+    with pytest.raises(ValueError, match=r"^backend='cupy': runs on cuda tensors"):
         n(torch.rand(2, 3))

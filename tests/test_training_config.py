@@ -80,7 +80,7 @@ def test_T_is_set_once_at_the_root(tmp_path: Path) -> None:
         (["step_mode=x"], r"step_mode='x': must be 'm' .* or 's'"),
         (["backend=numba"], r"^backend='numba': unknown neuron backend; valid: auto, .*torch"),
         (["model._target_=alexnet"], r"unknown model 'alexnet'; valid: bntt_vgg, cifarnet, cnn, .*resnet19, sew_dvs"),
-        (["neuron._target_=izhikevich"], r"unknown neuron 'izhikevich'; valid: alif, cuba_lif, if, lif, ottt_lif, .*rif"),
+        (["neuron._target_=izhikevich"], r"unknown neuron 'izhikevich'; valid: alif, cuba_lif, if, lif, .*rif"),
         (["norm._target_=layernorm"], r"unknown norm 'layernorm'; valid: bn, bntt, neunorm, none, tdbn, tebn"),
         (["dropout._target_=zoneout"], r"unknown dropout 'zoneout'; valid: dropconnect, dropout, none"),
         (["encoder._target_=delta"], r"unknown encoder 'delta'; valid: direct, latency, poisson"),

@@ -53,6 +53,8 @@ _NORMS = (NormWrapper, nn.modules.batchnorm._NormBase)
 _WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Linear)
 _AVG_POOLS = (nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 _MAX_POOLS = (nn.MaxPool2d, nn.AdaptiveMaxPool2d)
+APPROXIMATE = "approximate=True (`snnlab export --approximate`)"
+"""How to ask for the approximate export, in the Python call and on the command line."""
 
 
 class NIRExportError(ValueError):
@@ -191,7 +193,7 @@ class _Exporter:
                 raise self.error(
                     path,
                     m,
-                    "soft reset (v_reset=None): NIR neurons reset to a value; approximate=True exports a "
+                    "soft reset (v_reset=None): NIR neurons reset to a value; " + APPROXIMATE + " exports a "
                     "hard reset to 0",
                 )
             v_reset = 0.0
@@ -232,7 +234,7 @@ class _Exporter:
 
     def pool(self, m: nn.Module, path: str, x: _Signal) -> _Signal:
         if isinstance(m, _MAX_POOLS) and not self.approximate:
-            raise self.error(path, m, "NIR has no max pooling; approximate=True exports it as SumPool2d")
+            raise self.error(path, m, f"NIR has no max pooling; {APPROXIMATE} exports it as SumPool2d")
         kernel, stride, padding = self.pool_geometry(m, path, x.shape)
         cls = self.ir.AvgPool2d if isinstance(m, _AVG_POOLS) else self.ir.SumPool2d
         node = cls(kernel_size=np.array(kernel), stride=np.array(stride), padding=np.array(padding))
