@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from snnlab import validate
 from snnlab.data.base import time_first_collate
 from snnlab.validate import InvalidArgument
 
@@ -16,7 +17,7 @@ class TemporalCrop:
     """
 
     def __init__(self, frames: int, T: int) -> None:
-        if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= T:
+        if validate.positive_int(frames, "T_train") > T:
             raise InvalidArgument(
                 "T_train", frames, f"must be an integer in [1, T={T}] (frames kept per training batch)"
             )

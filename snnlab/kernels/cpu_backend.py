@@ -164,7 +164,7 @@ class MultiStep(torch.autograd.Function):
         last = [torch.empty_like(s) for s in states]
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
         values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "soft": dyn.v_reset is None}
-        values |= {"s_seq": s_seq, "v_seq": v_seq, **{f"last_{k}": t for k, t in zip(dyn.state_names, last)}}
+        values |= args.output_values(s_seq, v_seq, last)
         _run(forward_kernel(dyn), N, T, *_arguments(forward_module(dyn).signature, values))
         if needs_grad:
             ctx.set_materialize_grads(False)
@@ -187,16 +187,9 @@ class MultiStep(torch.autograd.Function):
         grad_p = [torch.empty(N) if w else None for w in wanted]
         values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "grad_x_seq": grad_x}
         values |= {"soft": dyn.v_reset is None, "detach": dyn.detach_reset}
-        values |= {"grad_s_seq": _contiguous(grad_s), "grad_v_seq": _contiguous(grad_v_seq)}
-        for k, g_last, g_init in zip(dyn.state_names, grad_last, grad_init):
-            values |= {f"grad_last_{k}": _contiguous(g_last), f"grad_init_{k}": g_init}
-        values |= {f"grad_{q.name}": g for q, g in zip(dyn.params, grad_p)}
+        values |= args.grad_values(grad_s, grad_v_seq, grad_last, grad_init, grad_p)
         _run(backward_kernel(dyn), N, T, *_arguments(backward_module(dyn).signature, values))
         return None, None, None, grad_x, *grad_init, *args.param_grads(grad_p, tensors, _total)
-
-
-def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.contiguous()
 
 
 def multi_step(

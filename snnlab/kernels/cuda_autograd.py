@@ -45,8 +45,8 @@ class MultiStep(torch.autograd.Function):
         last = [torch.empty_like(s) for s in states]
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
         c_seq = torch.empty((len(states), T, N), dtype=torch.float32, device=x_seq.device) if needs_grad else None
-        values = {**args.values(states, tensors, host=False), "x_seq": x_seq, "s_seq": s_seq}
-        values |= {"c_seq": c_seq, "v_seq": v_seq, **{f"last_{k}": t for k, t in zip(dyn.state_names, last)}}
+        values = {**args.values(states, tensors, host=False), "x_seq": x_seq, "c_seq": c_seq}
+        values |= args.output_values(s_seq, v_seq, last)
         launch(dyn, "forward", values, s_seq)
         if needs_grad:
             step = symbolic_step(dyn)
@@ -71,17 +71,10 @@ class MultiStep(torch.autograd.Function):
         grad_init = [torch.empty_like(s) for s in states]
         grad_p = [torch.empty(N, dtype=torch.float32, device=c_seq.device) if w else None for w in wanted]
         values = {**args.values(states, tensors, host=False), "x_seq": x_seq, "c_seq": c_seq, "grad_x_seq": grad_x}
-        values |= {"grad_s_seq": _contiguous(grad_s), "grad_v_seq": _contiguous(grad_v_seq)}
-        for k, g_last, g_init in zip(dyn.state_names, grad_last, grad_init):
-            values |= {f"grad_last_{k}": _contiguous(g_last), f"grad_init_{k}": g_init}
-        values |= {f"grad_{q.name}": g for q, g in zip(dyn.params, grad_p)}
+        values |= args.grad_values(grad_s, grad_v_seq, grad_last, grad_init, grad_p)
         ctx.launch(dyn, "backward", values, grad_x)
         grads = args.param_grads(grad_p, tensors, lambda g: g.sum(dtype=torch.float64))
         return None, None, None, None, grad_x, *grad_init, *grads
-
-
-def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.contiguous()
 
 
 def multi_step(

@@ -70,6 +70,26 @@ class FusedArgs:
                 values[f"ptr_{q.name}"] = t
         return values
 
+    def output_values(
+        self, s_seq: torch.Tensor, v_seq: torch.Tensor | None, last: Sequence[torch.Tensor]
+    ) -> dict[str, Any]:
+        """The forward kernel's output arguments by name."""
+        return {"s_seq": s_seq, "v_seq": v_seq, **{f"last_{k}": t for k, t in zip(self.dyn.state_names, last)}}
+
+    def grad_values(
+        self,
+        grad_s: torch.Tensor | None,
+        grad_v_seq: torch.Tensor | None,
+        grad_last: Sequence[torch.Tensor | None],
+        grad_init: Sequence[torch.Tensor],
+        grad_params: Tensors,
+    ) -> dict[str, Any]:
+        """The backward kernel's gradient arguments by name (incoming ones made contiguous; ``None``: zero)."""
+        values: dict[str, Any] = {"grad_s_seq": _contiguous(grad_s), "grad_v_seq": _contiguous(grad_v_seq)}
+        for k, g_last, g_init in zip(self.dyn.state_names, grad_last, grad_init):
+            values |= {f"grad_last_{k}": _contiguous(g_last), f"grad_init_{k}": g_init}
+        return values | {f"grad_{q.name}": g for q, g in zip(self.dyn.params, grad_params)}
+
     def param_grads(self, grads: Tensors, tensors: Tensors, total: Callable[[torch.Tensor], torch.Tensor]) -> Tensors:
         """Gradients of the parameter tensors from the kernel's ``[N]`` ones (``None``: not computed): a scalar's
         is their ``total``, a per-channel one's is returned per element (autograd sums it to the channels)."""
@@ -85,3 +105,7 @@ class FusedArgs:
         shape, dtype = self.shape, self.dtype
         states = tuple(s.to(dtype).view(shape[1:]) for s in last)
         return s_seq.to(dtype).view(shape), states, None if v_seq is None else v_seq.to(dtype).view(shape)
+
+
+def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.contiguous()
