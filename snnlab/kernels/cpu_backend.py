@@ -159,7 +159,7 @@ class MultiStep(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, ...]:
         dyn = args.dyn
         T, N = x_seq.shape
-        states, tensors = inputs[: len(dyn.states)], inputs[len(dyn.states) :]
+        states, tensors = args.split(inputs)
         s_seq = torch.empty_like(x_seq)
         last = [torch.empty_like(s) for s in states]
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
@@ -179,7 +179,7 @@ class MultiStep(torch.autograd.Function):
         args = ctx.args
         dyn = args.dyn
         x_seq, *saved = ctx.saved_tensors
-        states, tensors = saved[: len(dyn.states)], saved[len(dyn.states) :]
+        states, tensors = args.split(saved)
         T, N = x_seq.shape
         grad_x = torch.empty_like(x_seq)
         grad_init = [torch.empty_like(s) for s in states]

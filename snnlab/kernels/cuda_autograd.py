@@ -40,7 +40,7 @@ class MultiStep(torch.autograd.Function):
     ) -> tuple[torch.Tensor | None, ...]:
         dyn = args.dyn
         T, N = x_seq.shape
-        states, tensors = inputs[: len(dyn.states)], inputs[len(dyn.states) :]
+        states, tensors = args.split(inputs)
         s_seq = torch.empty_like(x_seq)
         last = [torch.empty_like(s) for s in states]
         v_seq = torch.empty_like(x_seq) if store_v_seq else None
@@ -64,7 +64,7 @@ class MultiStep(torch.autograd.Function):
         args = ctx.args
         dyn = args.dyn
         c_seq, x_seq, *saved = ctx.saved_tensors
-        states, tensors = saved[: len(dyn.states)], saved[len(dyn.states) :]
+        states, tensors = args.split(saved)
         _, T, N = c_seq.shape
         wanted = ctx.needs_input_grad[FIRST_STATE + len(states) :]
         grad_x = torch.empty((T, N), dtype=states[0].dtype, device=c_seq.device)

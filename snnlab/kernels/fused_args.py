@@ -56,6 +56,11 @@ class FusedArgs:
         fixed = tuple(None if t is not None else float(v) for t, v in zip(tensors, params))
         return cls(dyn, x_seq.shape, x_seq.dtype, fixed), x, flat, tensors
 
+    def split(self, tensors: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+        """``(states, parameter tensors)`` of the tensors an autograd function got or saved, in that order."""
+        n = len(self.dyn.states)
+        return list(tensors[:n]), list(tensors[n:])
+
     def values(self, states: Sequence[torch.Tensor], tensors: Tensors, host: bool) -> dict[str, Any]:
         """Kernel arguments by name: sizes, initial states and parameters (a scalar tensor's value as ``val_q``
         read on the ``host``, else by its pointer ``ptr_q``)."""
