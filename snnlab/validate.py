@@ -21,7 +21,8 @@ class InvalidArgument(ValueError):
         super().__init__(f"{owner + ': ' if owner else ''}{argument}={value!r}: {expected}")
 
 
-def _integer(value: Any) -> bool:
+def is_integer(value: Any) -> bool:
+    """Whether ``value`` is an integer (``True``/``False`` are not)."""
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
@@ -31,7 +32,7 @@ def _real(value: Any) -> bool:
 
 def integer(value: Any, argument: str, owner: str | None = None, minimum: int | None = None) -> int:
     """``value`` as an ``int`` (at least ``minimum`` when given)."""
-    if not _integer(value) or (minimum is not None and value < minimum):
+    if not is_integer(value) or (minimum is not None and value < minimum):
         bound = {None: "", 0: " >= 0", 1: " >= 1"}.get(minimum, f" >= {minimum}")
         raise InvalidArgument(argument, value, f"must be an integer{bound}", owner)
     return int(value)
@@ -48,7 +49,7 @@ def positive_ints(values: Any, argument: str, owner: str | None = None, allow_em
         raise InvalidArgument(argument, values, "must be a list of integers >= 1, e.g. [128, 64]", owner)
     if not values and not allow_empty:
         raise InvalidArgument(argument, values, "must list at least one integer >= 1", owner)
-    if not all(_integer(v) and v >= 1 for v in values):
+    if not all(is_integer(v) and v >= 1 for v in values):
         raise InvalidArgument(argument, list(values), "must be a list of integers >= 1, e.g. [128, 64]", owner)
     return [int(v) for v in values]
 

@@ -17,7 +17,7 @@ class TemporalCrop:
     """
 
     def __init__(self, frames: int, T: int) -> None:
-        if validate.positive_int(frames, "T_train") > T:
+        if not validate.is_integer(frames) or not 1 <= frames <= T:
             raise InvalidArgument(
                 "T_train", frames, f"must be an integer in [1, T={T}] (frames kept per training batch)"
             )
