@@ -372,7 +372,7 @@ def test_event_module_crops_training_batches_only(tmp_path: Path) -> None:
 def test_event_module_augment_shifts_and_flips_training_frames_only(tmp_path: Path) -> None:
     write_nmnist(tmp_path, per_class=2, n_events=200)
     plain = NMNISTDataModule(str(tmp_path), T=3, val_fraction=0.25, cache=False)
-    augmented = NMNISTDataModule(str(tmp_path), T=3, val_fraction=0.25, cache=False, augment=True)
+    augmented = NMNISTDataModule(str(tmp_path), T=3, val_fraction=0.25, cache=False, augment="crop_flip")
     plain.setup()
     augmented.setup()
     torch.manual_seed(0)
@@ -390,5 +390,5 @@ def test_event_module_augment_shifts_and_flips_training_frames_only(tmp_path: Pa
     assert moved >= len(plain.train_set) - 2  # 1 in 162 draws is the identity
     for a, b in ((augmented.val_set, plain.val_set), (augmented.test_set, plain.test_set)):
         assert torch.equal(a[0][0], b[0][0])
-    with pytest.raises(ValueError, match="augment=True: shifts and flips 2-D frames; SHDDataModule has 1-D samples"):
-        SHDDataModule(str(tmp_path), augment=True)
+    with pytest.raises(ValueError, match="augment='crop_flip': transforms 2-D frames; SHDDataModule has 1-D samples"):
+        SHDDataModule(str(tmp_path), augment="crop_flip")

@@ -60,7 +60,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     "overrides",
     [
         ["data=nmnist"],
-        ["data=dvsgesture", "data.size=16", "data.T_train=1", "data.augment=true"],
+        ["data=dvsgesture", "data.size=16", "data.T_train=1", "data.augment=spikformer"],
         ["data=cifar10dvs", "data.size=16"],
         ["data=shd", "model=mlp", "data.channels=70"],
         [
@@ -68,6 +68,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "data.autoaugment=true",
             "data.cutout=8",
             "data.erase={p: 1.0}",
+            "data.randaugment=rand-m9-n1-mstd0.4-inc1",
+            "data.randaugment_ops=spikformer",
+            "data.random_erasing={p: 0.25}",
             "encoder=poisson",
             "data.mean=[0.4914,0.4822,0.4465]",
             "data.std=[0.2023,0.1994,0.2010]",

@@ -67,7 +67,9 @@ def test_cifar(tmp_path: Path, module, classes: int) -> None:
 def test_cifar_augmentation_options() -> None:
     kinds = [type(t) for t in CIFAR10DataModule(autoaugment=True, cutout=16).train_transform().transforms]
     assert kinds == [T.RandomCrop, T.RandomHorizontalFlip, T.AutoAugment, T.ToTensor, T.Normalize, Cutout]
-    assert [type(t) for t in CIFAR10DataModule(augment=False).train_transform().transforms] == [T.ToTensor, T.Normalize]
+    assert [type(t) for t in CIFAR10DataModule(augment=None).train_transform().transforms] == [T.ToTensor, T.Normalize]
+    flip_only = CIFAR10DataModule(augment="flip").train_transform().transforms
+    assert [type(t) for t in flip_only] == [T.RandomHorizontalFlip, T.ToTensor, T.Normalize]
 
 
 @pytest.mark.parametrize(("module", "folder"), [(MNISTDataModule, "MNIST"), (FashionMNISTDataModule, "FashionMNIST")])

@@ -111,6 +111,15 @@ class SNNDataModule(LightningDataModule):
         self.val_fraction = 0.0
         self.val_on_test = True
 
+    def transform_steps(self, train: bool) -> list[Any]:
+        """The per-sample transforms of the training (``train``) or the validation and test samples, in order."""
+        return []
+
+    def describe_transforms(self) -> dict[str, list[str]]:
+        """:meth:`transform_steps` as one line of text each, ``{"train": [...], "eval": [...]}`` (reads no file)."""
+        steps = {"train": self.transform_steps(True), "eval": self.transform_steps(False)}
+        return {split: [" ".join(repr(t).split()) for t in ts] for split, ts in steps.items()}
+
     def split_train_val(self, full: Dataset) -> tuple[Dataset, Dataset]:
         """Seeded split of a training set into train and validation parts."""
         n_val = round(len(full) * self.val_fraction)

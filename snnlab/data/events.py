@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -20,12 +20,14 @@ from torchvision import transforms
 from snnlab import registry
 from snnlab.data import tonic_readers
 from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files
+from snnlab.data.event_augment import SNNAugmentWide
 from snnlab.data.event_frames import EventFrames
 from snnlab.data.frame_cache import FrameCache
 from snnlab.data.temporal_crop import TemporalCrop
 from snnlab.validate import InvalidArgument, boolean, positive_int
 
 CACHE_VERSION = 1  # bump when EventFrames' output changes for the same parameters
+AUGMENT = ("crop_flip", "spikformer")  # training frame augmentations (see EventDataModule)
 
 
 class EventDataModule(SNNDataModule):
@@ -35,9 +37,11 @@ class EventDataModule(SNNDataModule):
     (``source``), the glob ``files`` that must exist under the data root and how to get them.
     ``split_by`` is ``"time"`` (equal durations, or ``time_window``) or ``"number"`` (equal event counts).
     ``T_train`` < ``T`` trains on that many of the ``T`` frames, drawn anew for every batch (:class:`TemporalCrop`);
-    validation and test always see all ``T``.  ``augment`` shifts and flips training frames as TEBN's and OTTT's
-    CIFAR10-DVS loaders do: a random crop of the frame size from the frames zero-padded by 4 pixels, then a random
-    horizontal flip, the same for all ``T`` frames of a sample (2-D sensors only).
+    validation and test always see all ``T``.  ``augment`` transforms training frames, the same for all ``T`` frames
+    of a sample (2-D sensors only): ``crop_flip`` as TEBN's and OTTT's CIFAR10-DVS loaders, a random crop of the frame
+    size from the frames zero-padded by 4 pixels, then a random horizontal flip; ``spikformer`` as the Spikformer and
+    QKFormer DVS code, a random horizontal flip, then one op of :class:`~snnlab.data.event_augment.SNNAugmentWide`;
+    ``None``: none.
     """
 
     time_first = True
@@ -64,7 +68,7 @@ class EventDataModule(SNNDataModule):
         size: int | Sequence[int] | None = None,
         split_by: str = "time",
         T_train: int | None = None,
-        augment: bool = False,
+        augment: str | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, pin_memory, val_fraction, seed)
         name = type(self).__name__
@@ -76,8 +80,10 @@ class EventDataModule(SNNDataModule):
         self.frames = EventFrames(self.reader.sensor_size, T, time_window, size, denoise_filter_time, split_by)
         self.temporal_crop = TemporalCrop(T_train, T) if T_train is not None and T_train != T else None
         self.input_shape = self.frames.frame_shape
-        if boolean(augment, "augment", name) and self.frames.is_1d:
-            raise InvalidArgument("augment", augment, f"shifts and flips 2-D frames; {name} has 1-D samples", name)
+        if augment is not None and augment not in AUGMENT:
+            raise InvalidArgument("augment", augment, "valid: crop_flip (what true was), spikformer, null", name)
+        if augment is not None and self.frames.is_1d:
+            raise InvalidArgument("augment", augment, f"transforms 2-D frames; {name} has 1-D samples", name)
         self.augment = augment
 
     @classmethod
@@ -100,10 +106,16 @@ class EventDataModule(SNNDataModule):
         train, self.test_set = self._train_test()
         self.train_set, self.val_set = self.split_train_val(train)
         if self.augment:
-            shift_and_flip = transforms.Compose(
-                [transforms.RandomCrop(self.input_shape[1:], padding=4), transforms.RandomHorizontalFlip()]
-            )
-            self.train_set = Transformed(self.train_set, shift_and_flip)
+            self.train_set = Transformed(self.train_set, transforms.Compose(self._augment_steps()))
+
+    def _augment_steps(self) -> list[Callable]:
+        if self.augment == "crop_flip":
+            return [transforms.RandomCrop(self.input_shape[1:], padding=4), transforms.RandomHorizontalFlip()]
+        return [transforms.RandomHorizontalFlip(), SNNAugmentWide()] if self.augment else []
+
+    def transform_steps(self, train: bool) -> list[Any]:
+        extra = [*self._augment_steps(), *([self.temporal_crop] if self.temporal_crop else [])] if train else []
+        return [self.frames, *extra]
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True, collate=self.temporal_crop)

@@ -24,6 +24,9 @@ class TemporalCrop:
         self.frames = frames
         self.T = T
 
+    def __repr__(self) -> str:
+        return f"TemporalCrop(frames={self.frames}, T={self.T})"
+
     def __call__(self, batch: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = time_first_collate(batch)
         if x.shape[0] != self.T:

@@ -16,7 +16,10 @@ from torchvision import transforms as T
 from snnlab import registry
 from snnlab.data.augment import Cutout, RandomErase, from_config
 from snnlab.data.base import SNNDataModule, Transformed, data_root, require_files, unreadable_files
+from snnlab.data.timm_augment import TimmAugment
 from snnlab.validate import InvalidArgument, boolean, integer
+
+CROP_FLIP = ("crop_flip", "flip")  # CIFAR training crops and flips: random crop 32 (padding 4) + flip, or flip only
 
 
 class TorchvisionDataModule(SNNDataModule):
@@ -68,6 +71,9 @@ class TorchvisionDataModule(SNNDataModule):
 
     def train_transform(self) -> Callable:
         return self.eval_transform()
+
+    def transform_steps(self, train: bool) -> list[Callable]:
+        return list((self.train_transform() if train else self.eval_transform()).transforms)
 
     def prepare_data(self) -> None:
         if self.download:
@@ -146,10 +152,13 @@ class FashionMNISTDataModule(_MNISTLike):
 class CIFAR10DataModule(TorchvisionDataModule):
     """CIFAR-10, ``[3, 32, 32]``, 10 classes.
 
-    Training augmentation: random crop 32 with padding 4 and horizontal flip (``augment``), optionally
-    torchvision's AutoAugment CIFAR-10 policy (``autoaugment``), Cutout of side ``cutout`` and random erasing as the
-    OTTT code does it (``erase``: keyword arguments of :class:`~snnlab.data.augment.RandomErase`).  Other arguments
-    as :class:`TorchvisionDataModule`.
+    Training augmentation, in timm's order: random crop 32 with padding 4 and horizontal flip (``augment="crop_flip"``;
+    ``"flip"``: the flip only; ``None``: neither), torchvision's AutoAugment CIFAR-10 policy (``autoaugment``), timm's
+    RandAugment and colour jitter, ``ToTensor``, random erasing as the OTTT code does it (``erase``: keyword arguments
+    of :class:`~snnlab.data.augment.RandomErase`), ``Normalize``, Cutout of side ``cutout``, timm's RandomErasing
+    (``random_erasing``).  ``randaugment``, ``randaugment_ops``, ``color_jitter``, ``random_erasing`` and
+    ``interpolation``: see :class:`~snnlab.data.timm_augment.TimmAugment`.  Other arguments as
+    :class:`TorchvisionDataModule`.
     """
 
     dataset_cls = datasets.CIFAR10
@@ -163,32 +172,40 @@ class CIFAR10DataModule(TorchvisionDataModule):
         self,
         data_dir: str | None = None,
         *,
-        augment: bool = True,
+        augment: str | None = "crop_flip",
         autoaugment: bool = False,
         cutout: int = 0,
         erase: dict[str, Any] | None = None,
+        randaugment: str | None = None,
+        randaugment_ops: str = "full",
+        color_jitter: float | None = None,
+        random_erasing: dict[str, Any] | None = None,
+        interpolation: str = "random",
         **kwargs: Any,
     ) -> None:
         super().__init__(data_dir, **kwargs)
         owner = type(self).__name__
-        self.augment = boolean(augment, "augment", owner)
+        if augment is not None and augment not in CROP_FLIP:
+            raise InvalidArgument("augment", augment, "valid: crop_flip (what true was), flip, null", owner)
+        self.augment = augment
         self.autoaugment = boolean(autoaugment, "autoaugment", owner)
         self.cutout = integer(cutout, "cutout", owner, minimum=0)
         self.erase = from_config("erase", RandomErase, erase)
+        timm_options = (randaugment, randaugment_ops, color_jitter, random_erasing, interpolation)
+        self.timm = TimmAugment(self.input_shape[1:], self.mean, *timm_options, owner=owner)
 
     def how_to_get(self) -> str:
         return super().how_to_get() + f" Or download {self.dataset_cls.url} and extract it into {self.data_dir}/."
 
     def train_transform(self) -> Callable:
-        steps: list[Callable] = []
+        steps: list[Callable] = [T.RandomCrop(32, padding=4)] if self.augment == "crop_flip" else []
         if self.augment:
-            steps += [T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()]
+            steps.append(T.RandomHorizontalFlip())
         if self.autoaugment:
             steps.append(T.AutoAugment(T.AutoAugmentPolicy.CIFAR10))
-        steps += [T.ToTensor(), *([self.erase] if self.erase else []), T.Normalize(self.mean, self.std)]
-        if self.cutout > 0:
-            steps.append(Cutout(self.cutout))
-        return T.Compose(steps)
+        steps += [*self.timm.image_steps, T.ToTensor(), *([self.erase] if self.erase else [])]
+        steps += [T.Normalize(self.mean, self.std), *([Cutout(self.cutout)] if self.cutout > 0 else [])]
+        return T.Compose([*steps, *self.timm.tensor_steps])
 
 
 @registry.register("data", "cifar100")

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from lightning import LightningModule
+from timm.scheduler.scheduler import Scheduler as TimmScheduler
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -14,7 +15,10 @@ from snnlab.functional import reset_net
 from snnlab.monitor import SpikeMonitor
 from snnlab.training.module.learning import BPTT, Batch, LearningMode, stepwise_outputs
 from snnlab.training.module.losses import CrossEntropy, Loss
+from snnlab.training.module.mixup import MixUp, hard_labels
+from snnlab.training.module.optimizers import build_optimizer
 from snnlab.training.module.readouts import Mean, Readout
+from snnlab.training.module.schedulers import interval, step_timm
 
 STAGES = ("train", "val", "test", "predict")
 
@@ -27,13 +31,16 @@ class SNNClassifier(LightningModule):
             it is called once per step and this module loops over time).
         encoder: static ``[B, ...]`` → ``[T, B, ...]``; ``None`` for data that is already time-first.
         num_classes: number of classes (``K`` is ``readout.output_units(num_classes)``).
-        optimizer: ``params -> Optimizer`` (a ``_partial_`` config); ``scheduler``: ``optimizer -> LRScheduler``.
+        optimizer: the ``optim`` node's factory (:func:`~snnlab.training.module.optimizers.build_optimizer` calls
+            it with ``net``); ``scheduler``: ``optimizer -> scheduler``, a torch or a timm one (:func:`step_timm`).
         loss: a :class:`~snnlab.training.module.losses.Loss`; default cross-entropy on the scores.
         readout: a :class:`~snnlab.training.module.readouts.Readout`; default the mean over time.
         step_mode: the step mode ``net`` is in.
         learning: how a training batch becomes gradients (:mod:`snnlab.training.module.learning`); default BPTT.
             A mode that steps the optimizer itself (OTTT) turns off Lightning's automatic optimization.
         config: the run's resolved config, stored in every checkpoint so evaluation rebuilds this exact model.
+        mixup: Mixup/CutMix and label smoothing of training batches (soft targets; ``train/acc`` against the label
+            of larger weight); ``None``: training batches as they come.
     """
 
     def __init__(
@@ -48,9 +55,11 @@ class SNNClassifier(LightningModule):
         step_mode: str = "m",
         config: dict[str, Any] | None = None,
         learning: LearningMode | None = None,
+        mixup: MixUp | None = None,
     ) -> None:
         super().__init__()
         self.learning = learning or BPTT()
+        self.mixup = mixup
         self.automatic_optimization = self.learning.automatic_optimization
         self.loss_fn = loss or CrossEntropy()
         self.readout = readout or Mean()
@@ -88,7 +97,7 @@ class SNNClassifier(LightningModule):
             loss, scores = self.learning.training_step(self, batch, batch_idx)
         else:
             loss, scores = self.compute_loss(batch)
-        y = batch[1]
+        y = hard_labels(batch[1])
         acc = self.acc[f"{stage}_acc"]
         acc(scores, y)
         on_step = stage == "train"
@@ -100,6 +109,8 @@ class SNNClassifier(LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True, sync_dist=True)
+        if self.mixup is not None:  # before encoding; an event batch [T, B, ...] is mixed per sample
+            batch = self.mixup(*batch, epoch=self.current_epoch, time_first=self.encoder is None)
         return self._step(batch, "train", batch_idx)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -144,10 +155,19 @@ class SNNClassifier(LightningModule):
         self._log_rates("test")
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = build_optimizer(self.optimizer_factory, self.net)
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": self.scheduler_factory(optimizer)}
+        scheduler = self.scheduler_factory(optimizer)
+        if not self.automatic_optimization:  # the learning mode steps it (Lightning ignores the interval here)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval(scheduler)}}
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, TimmScheduler):
+            step_timm(scheduler, self.trainer)
+        else:
+            super().lr_scheduler_step(scheduler, metric)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["snnlab_config"] = self.config

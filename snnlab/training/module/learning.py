@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import torch
 from lightning import LightningModule
 from lightning.pytorch.strategies import ParallelStrategy
+from timm.scheduler.scheduler import Scheduler
 from torch import nn
 
 from snnlab import registry, validate
@@ -33,6 +34,7 @@ from snnlab.functional import reset_net
 from snnlab.layers import Dropout, NormWrapper, OTTTSequential
 from snnlab.neurons.base import BaseNode
 from snnlab.training.module.losses import MSE
+from snnlab.training.module.schedulers import interval as schedule_interval
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 """``(inputs, targets)`` of one step."""
@@ -181,10 +183,12 @@ class OTTT(LearningMode):
 
     @staticmethod
     def _step_schedulers(module: LightningModule, interval: str, index: int) -> None:
-        """Step the schedulers of ``interval`` as Lightning's automatic optimization would (frequency, plateau)."""
+        """Step the schedulers of ``interval`` as Lightning's automatic optimization would (frequency, plateau); a
+        timm scheduler's interval is its own (Lightning keeps no interval in manual optimization)."""
         trainer = module.trainer
         for config in trainer.lr_scheduler_configs:
-            if config.interval != interval or (index + 1) % config.frequency:
+            own = schedule_interval(config.scheduler) if isinstance(config.scheduler, Scheduler) else config.interval
+            if own != interval or (index + 1) % config.frequency:
                 continue
             metric = None
             if config.reduce_on_plateau:

@@ -1,4 +1,7 @@
-"""Losses (``loss`` components): the network's output sequence ``[T, B, K]`` and integer targets ``[B]`` → a loss.
+"""Losses (``loss`` components): the network's output sequence ``[T, B, K]`` and targets → a loss.
+
+Targets are integer labels ``[B]`` or soft targets ``[B, classes]`` (class probabilities, as Mixup/CutMix and
+label smoothing give them, :mod:`snnlab.training.module.mixup`); every loss takes both.
 
 A loss is an object built with its own arguments (config: ``classifier.loss: {_target_: tet, lamb: 0.001}``) and
 called with the output sequence, the targets and the readout, which gives the class scores.
@@ -38,28 +41,41 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
+def class_targets(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``targets`` for ``F.cross_entropy`` against ``scores``: integer labels as they are, soft targets in the
+    scores' dtype (their cross-entropy is ``mean_b Σ_k -t_bk·log softmax(s_b)_k``, timm's
+    ``SoftTargetCrossEntropy``)."""
+    return targets.to(scores.dtype) if targets.is_floating_point() else targets
+
+
+def distributions(targets: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """``targets`` as class probabilities ``[B, classes]`` in the scores' dtype: labels one-hot, soft as they are."""
+    probabilities = targets if targets.is_floating_point() else F.one_hot(targets, scores.shape[-1])
+    return probabilities.to(scores.dtype)
+
+
 class CrossEntropy(Loss):
-    """Cross-entropy on the scores as logits."""
+    """Cross-entropy on the scores as logits (soft-target cross-entropy for soft targets)."""
 
     name = "ce"
 
     def on_scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(scores, targets)
+        return F.cross_entropy(scores, class_targets(targets, scores))
 
 
 class MSE(Loss):
-    """Mean squared error between the scores (as firing rates) and one-hot targets."""
+    """Mean squared error between the scores (as firing rates) and one-hot (or soft) targets."""
 
     name = "mse"
 
     def on_scores(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(scores, F.one_hot(targets, scores.shape[-1]).to(scores.dtype))
+        return F.mse_loss(scores, distributions(targets, scores))
 
 
 class TET(Loss):
     """TET (Deng et al., ICLR 2022): ``(1 - λ)·mean_t CE(O_t, y) + λ·MSE(O, φ)`` on the scores of each step
-    ``O_t`` ``[T, B, classes]``.  Defaults ``λ = 1e-3``, ``φ = 1`` are those of the official code (``--lamb``,
-    ``--means``)."""
+    ``O_t`` ``[T, B, classes]`` (soft targets: each step's CE against the same ``y``).  Defaults ``λ = 1e-3``,
+    ``φ = 1`` are those of the official code (``--lamb``, ``--means``)."""
 
     name = "tet"
 
@@ -69,7 +85,8 @@ class TET(Loss):
 
     def __call__(self, out_seq: torch.Tensor, targets: torch.Tensor, readout: Readout) -> torch.Tensor:
         step_scores = readout.step_scores(out_seq)
-        ce = F.cross_entropy(step_scores.flatten(0, 1), targets.repeat(step_scores.shape[0]))
+        per_step = class_targets(targets, step_scores).expand(len(step_scores), *targets.shape)
+        ce = F.cross_entropy(step_scores.flatten(0, 1), per_step.flatten(0, 1))
         return (1.0 - self.lamb) * ce + self.lamb * F.mse_loss(step_scores, torch.full_like(step_scores, self.phi))
 
     def __repr__(self) -> str:

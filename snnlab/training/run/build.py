@@ -20,6 +20,7 @@ from snnlab.instantiate import ConfigError, instantiate, traced
 from snnlab.training.module.classifier import SNNClassifier
 from snnlab.training.module.learning import LearningMode
 from snnlab.training.module.losses import Loss
+from snnlab.training.module.mixup import MixUp
 from snnlab.training.module.readouts import Readout
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,19 @@ def check_expected_data(cfg: DictConfig, input_shape: tuple[int, ...], num_class
         )
 
 
+def build_mixup(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> MixUp | None:
+    """The run's Mixup/CutMix and label smoothing (``augment.mixup``), checked against the data's frames and the
+    run's epochs (``off_epoch`` must come before ``trainer.max_epochs``); ``None`` when it changes nothing."""
+    node = OmegaConf.select(cfg, "augment.mixup")
+    if node is None:
+        return None
+    mixup: MixUp = instantiate(node, kind="mixup", num_classes=num_classes)
+    checked = traced(node, mixup)  # errors name augment.mixup.<key>
+    checked.check_frames(input_shape)
+    checked.check_epochs(cfg.trainer.get("max_epochs"))
+    return mixup if mixup.active else None
+
+
 def check_train_steps(net: nn.Module, datamodule: SNNDataModule) -> None:
     """Refuse a temporal crop (``data.T_train``) for a network with per-step parameters, built for exactly ``T``."""
     crop = getattr(datamodule, "temporal_crop", None)
@@ -158,5 +172,6 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
         step_mode=learning.step_mode(cfg.step_mode),
         config=OmegaConf.to_container(cfg, resolve=True),
         learning=learning,
+        mixup=build_mixup(cfg, datamodule.input_shape, datamodule.num_classes),
     )
     return datamodule, module

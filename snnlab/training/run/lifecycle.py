@@ -25,6 +25,7 @@ from snnlab.instantiate import ConfigError, instantiate, instantiate_dict
 from snnlab.training.callbacks.energy import EnergyCallback
 from snnlab.training.callbacks.throughput import TrainThroughput
 from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.module.schedulers import total_epochs
 from snnlab.training.reports.plots import layer_labels, plot_firing_rates
 from snnlab.training.reports.summary import plot_curves, print_summary, write_summary
 from snnlab.training.run.build import build
@@ -75,6 +76,8 @@ def prepare(cfg: DictConfig) -> Run:
     """Build the run and try every part once (data, network, optimizer and schedule), writing nothing.
 
     A bad value raises :class:`~snnlab.instantiate.ConfigError` naming its key, before anything is written.
+    The Trainer trains ``trainer.max_epochs`` epochs, or the total of a schedule that adds epochs (timm's
+    cooldown: :func:`~snnlab.training.module.schedulers.total_epochs`).
     """
     positive_int(cfg.trainer.get("max_epochs"), "trainer.max_epochs")  # the schedule is tried over every epoch
     run_device(cfg.trainer)  # trainer=gpu without a GPU stops here
@@ -90,14 +93,23 @@ def prepare(cfg: DictConfig) -> Run:
     if protocol == "paper":
         datamodule.paper_protocol()
     check_backend(cfg)
-    resume = check_resume(cfg, module.config or {}, checkpoint, ckpt_path) if checkpoint else {}
+    resume = (
+        check_resume(cfg, module.config or {}, checkpoint, ckpt_path, module.scheduler_factory) if checkpoint else {}
+    )
     dry_run(cfg, datamodule, module)
     state, throughput = RunState(), TrainThroughput()
     preemption = Preemption(out_dir / "checkpoints" / "last.ckpt")
-    callbacks = [*instantiate_dict(cfg.callbacks), state, throughput, preemption]
+    callbacks, ema = instantiate_dict(cfg.callbacks), cfg.get("ema")
+    if ema and ema.get("decay") is not None:  # model EMA, before the preemption's checkpoint of the trained weights
+        callbacks.append(instantiate(ema))
+    callbacks += [state, throughput, preemption]
     loggers = instantiate_dict(cfg.logger)
     trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, sync_batchnorm=sync_batchnorm(cfg.trainer)
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        sync_batchnorm=sync_batchnorm(cfg.trainer),
+        max_epochs=total_epochs(module.scheduler_factory, cfg.trainer.max_epochs),  # + a schedule's cooldown
     )
     return Run(cfg, datamodule, module, trainer, state, preemption, throughput, ckpt_path, resume)
 

@@ -18,6 +18,7 @@ from snnlab import registry
 from snnlab.data.base import SNNDataModule
 from snnlab.instantiate import ConfigError, config_error, runtime_error
 from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.module.schedulers import epoch_end, optimizer_and_scheduler, total_epochs
 from snnlab.training.run.resume import completed_epochs, config_changes, preserved_rng
 
 
@@ -88,9 +89,10 @@ def load_checkpoint(path: str | Path, key: str = "checkpoint") -> dict[str, Any]
 
 
 def check_resume(
-    cfg: DictConfig, config: dict[str, Any], checkpoint: dict[str, Any], path: str | None
+    cfg: DictConfig, config: dict[str, Any], checkpoint: dict[str, Any], path: str | None, scheduler: Any
 ) -> dict[str, Any]:
-    """Refuse a resume whose config changes the network or the data; returns what the summary records."""
+    """Refuse a resume whose config changes the network or the data, or that has no epochs left (of ``scheduler``'s
+    total, see :func:`~snnlab.training.module.schedulers.total_epochs`); returns what the summary records."""
     conflicts, changed = config_changes(checkpoint["snnlab_config"], config)
     if conflicts:
         raise ConfigError(
@@ -99,7 +101,7 @@ def check_resume(
             + "\n  ".join(conflicts)
         )
     done = completed_epochs(checkpoint) if "loops" in checkpoint else 0
-    if cfg.trainer.max_epochs <= done:
+    if total_epochs(scheduler, cfg.trainer.max_epochs) <= done:
         raise ConfigError(
             f"trainer.max_epochs={cfg.trainer.max_epochs}: the checkpoint has finished {done} epochs; "
             "raise trainer.max_epochs to train on"
@@ -135,15 +137,16 @@ def try_data(cfg: DictConfig, datamodule: SNNDataModule) -> Any:
 
 
 def try_schedule(cfg: DictConfig, module: SNNClassifier) -> None:
-    """Build the optimizer and step its scheduler over every epoch: the learning rate must stay finite and >= 0."""
+    """Build the optimizer and step its scheduler over every epoch of the run (cooldown included): the learning
+    rate must stay finite and >= 0."""
     configured = module.configure_optimizers()  # the optimizer's and scheduler's factories name their nodes
-    if not isinstance(configured, dict) or configured.get("lr_scheduler") is None:
+    optimizer, scheduler = optimizer_and_scheduler(configured)
+    if scheduler is None:
         return
-    optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]
     node = OmegaConf.to_container(cfg.scheduler, resolve=True)
-    for epoch in range(1, cfg.trainer.max_epochs + 1):
+    for epoch in range(1, total_epochs(module.scheduler_factory, cfg.trainer.max_epochs) + 1):
         try:
-            scheduler.step()
+            epoch_end(scheduler, epoch)
         except Exception as e:
             raise config_error("scheduler", node, e) from e
         lr = min(group["lr"] for group in optimizer.param_groups)

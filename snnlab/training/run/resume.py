@@ -24,6 +24,8 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from snnlab.training.module.schedulers import epoch_end, optimizer_and_scheduler
+
 FROZEN_ON_RESUME = ("model", "neuron", "norm", "dropout", "encoder", "learning", "classifier", "data", "T", "step_mode")
 """Config sections that define the network or the data: a resumed run must keep them."""
 LOADER_KEYS = ("data.batch_size", "data.num_workers", "data.pin_memory", "data.data_dir", "data.download")
@@ -184,18 +186,18 @@ def move_checkpoint_state(state: dict[str, Any], dirpath: str, copy: bool) -> No
 def apply_new_schedule(pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
     """Resume with the new optimizer / scheduler settings: the hyper-parameters (and the learning rate) are those of
     the new config at the resumed epoch, as if the run had started with it; the optimizer's moments are kept when
-    its class is unchanged."""
-    configured = pl_module.configure_optimizers()
-    optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
-    scheduler = configured.get("lr_scheduler") if isinstance(configured, dict) else None
+    its kind (``optim._target_`` and ``optim.opt``) and its parameter groups are unchanged."""
+    optimizer, scheduler = optimizer_and_scheduler(pl_module.configure_optimizers())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # stepping a scheduler without optimizer steps
-        for _ in range(completed_epochs(checkpoint) if scheduler is not None else 0):
-            scheduler.step()
+        for epoch in range(1, completed_epochs(checkpoint) + 1) if scheduler is not None else ():
+            epoch_end(scheduler, epoch)
     fresh = optimizer.state_dict()
     old = checkpoint["optimizer_states"][0]
     old_cfg, new_cfg = checkpoint.get("snnlab_config") or {}, getattr(pl_module, "config", None) or {}
-    if old_cfg.get("optim", {}).get("_target_") != new_cfg.get("optim", {}).get("_target_"):
+    kind = [{k: cfg.get("optim", {}).get(k) for k in ("_target_", "opt")} for cfg in (old_cfg, new_cfg)]
+    groups = [[len(group["params"]) for group in state["param_groups"]] for state in (old, fresh)]
+    if kind[0] != kind[1] or groups[0] != groups[1]:
         checkpoint["optimizer_states"][0] = fresh
     else:
         for group, new_group in zip(old["param_groups"], fresh["param_groups"]):

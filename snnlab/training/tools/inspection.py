@@ -3,13 +3,15 @@
 The data module is not instantiated: its registered class (or import path) gives the sample shape and the class
 count (class attributes ``input_shape``/``num_classes``, or a ``sample_shape(**data_config)`` classmethod where
 the shape depends on the config, as for event frames).  One forward pass of random input (batch 1, eval mode)
-records each layer's output shape.
+records each layer's output shape.  The sample transforms come from the data module built from the config (its
+constructor reads no file).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,11 @@ from torch import nn
 
 from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.functional import reset_net
-from snnlab.instantiate import check_keys, target_path
+from snnlab.instantiate import check_keys, instantiate, target_path
 from snnlab.layers import Identity
 from snnlab.neurons.base import BaseNode
+from snnlab.training.module.optimizers import build_optimizer
+from snnlab.training.module.schedulers import epoch_end, total_epochs
 from snnlab.training.run.build import build_model, check_expected_data, output_units
 
 
@@ -36,6 +40,12 @@ def data_spec(cfg: DictConfig) -> tuple[tuple[int, ...], int]:
     sample_shape = getattr(cls, "sample_shape", None)
     shape = sample_shape(**node) if sample_shape is not None else cls.input_shape
     return tuple(shape), int(cls.num_classes)
+
+
+def data_transforms(cfg: DictConfig) -> dict[str, list[str]]:
+    """The data module's per-sample ``train`` and ``eval`` (validation and test) transforms, one line each: the module
+    is built from ``cfg.data`` (its values checked as in a run), which reads no data file."""
+    return instantiate(cfg.data, kind="data").describe_transforms()
 
 
 def _layers(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Module]]:
@@ -51,6 +61,23 @@ def _layers(module: nn.Module, prefix: str = "") -> Iterator[tuple[str, nn.Modul
 
 def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def lr_schedule(cfg: DictConfig, net: nn.Module) -> dict[str, Any]:
+    """``total_epochs`` of the run and ``lr_schedule``, the learning rate of each epoch (of the first parameter
+    group; a per-update schedule's at the epoch's start): the configured scheduler stepped as in the run, on a
+    throwaway optimizer over ``net``."""
+    optimizer = build_optimizer(instantiate(cfg.optim), net)
+    factory = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    epochs = total_epochs(factory, cfg.trainer.max_epochs)
+    scheduler, rates = factory(optimizer) if factory is not None else None, []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepping a scheduler without optimizer steps
+        for epoch in range(epochs):
+            if epoch and scheduler is not None:
+                epoch_end(scheduler, epoch)
+            rates.append(optimizer.param_groups[0]["lr"])
+    return {"total_epochs": epochs, "lr_schedule": rates}
 
 
 @torch.no_grad()
@@ -96,7 +123,9 @@ def describe(cfg: DictConfig) -> dict[str, Any]:
         "T": int(cfg.T),
         "step_mode": step_mode,
         "spiking_layers": sum(isinstance(m, BaseNode) for m in net.modules()),
+        **lr_schedule(cfg, net),
         "layers": rows,
+        "transforms": data_transforms(cfg),
     }
 
 
@@ -116,6 +145,9 @@ def render(info: dict[str, Any]) -> str:
         f"{info['num_classes']} classes ({info['output_units']} output units), step mode {info['step_mode']}",
         f"parameters: {info['params']:,} ({info['trainable_params']:,} trainable); "
         f"spiking layers: {info['spiking_layers']}",
+        f"epochs: {info['total_epochs']}; learning rate {info['lr_schedule'][0]:.3g} → {info['lr_schedule'][-1]:.3g} "
+        f"(lowest {min(info['lr_schedule']):.3g}, highest {max(info['lr_schedule']):.3g})",
+        *(f"{split} transforms: {' → '.join(steps) or 'none'}" for split, steps in info["transforms"].items()),
     ]
     return "\n".join(lines)
 
