@@ -66,7 +66,7 @@ def test_lamb_and_adamw_build_and_step(option: str, kind: type) -> None:
     [
         (["optim=sgd"], True),
         (["optim=sgd", "optim.opt=momentum"], False),
-        (["experiment=tebn_resnet19_cifar10"], False),
+        (["experiment=tebn_resnet19_cifar10"], False),  # a recipe that sets nesterov: false
     ],
 )
 def test_sgd_keeps_the_recipes_momentum(overrides: list[str], nesterov: bool) -> None:

@@ -4,6 +4,7 @@ cooldown), the run trains the cooldown too, a resumed run continues the same cur
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -104,9 +105,9 @@ def epoch_lr(run_dir: Path) -> list[float]:
 
 
 def last_lr(run_dir: Path) -> float:
-    return torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["optimizer_states"][0]["param_groups"][0][
-        "lr"
-    ]
+    """The rate in ``last.ckpt``'s optimizer (what the next epoch would start with)."""
+    checkpoint = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
+    return checkpoint["optimizer_states"][0]["param_groups"][0]["lr"]
 
 
 @pytest.mark.slow
@@ -121,6 +122,7 @@ def test_run_follows_timm_and_a_resumed_run_the_same_curve(tmp_path: Path, per_s
     assert len(epoch_lr(tmp_path / "first")) == 2
     resumed = tmp_path / "resumed"
     run_training(compose_run(resumed, [*run, f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}"]))
+    assert json.loads((resumed / "summary.json").read_text())["resumed_at_epoch"] == 2
     assert epoch_lr(resumed) == pytest.approx(epoch_lr(tmp_path / "whole"), rel=1e-6)
     assert last_lr(resumed) == pytest.approx(last_lr(tmp_path / "whole"), rel=1e-9)
 
