@@ -134,3 +134,15 @@ def test_ottt_steps_a_per_update_schedule_per_batch(tmp_path: Path) -> None:
     expected = [sum(epoch) / len(epoch) for epoch in timm_loop(CURVE, True, updates=3)]
     assert epoch_lr(tmp_path) == pytest.approx(expected, rel=1e-5)
     assert math.isclose(last_lr(tmp_path), CURVE[3], rel_tol=1e-9)  # the cooldown holds min_lr
+
+
+@pytest.mark.slow
+def test_resume_with_a_new_schedule_and_optimizer_follows_them_from_the_resumed_epoch(tmp_path: Path) -> None:
+    run_training(compose_run(tmp_path / "first", [*TINY, "trainer.max_epochs=2"]))  # adam, torch's cosine
+    new = (3, 1, 1e-3, 2e-4, 1, False)
+    changed = [*overrides(new, per_step=False), "optim=adamw_timm", f"optim.lr={LR}"]  # its groups differ: fresh state
+    run_training(
+        compose_run(tmp_path / "resumed", [*TINY, *changed, f"ckpt_path={tmp_path / 'first/checkpoints/last.ckpt'}"])
+    )
+    expected = [epoch[0] for epoch in timm_loop(new, per_step=False)]
+    assert epoch_lr(tmp_path / "resumed")[2:] == pytest.approx(expected[2:], rel=1e-6)  # epochs 2 and 3 (cooldown)
