@@ -170,3 +170,13 @@ def test_a_run_with_ema_trains_and_eval_tests_its_weights(tmp_path: Path, learni
     assert last[CHECKPOINT_KEY]["updates"] == last["global_step"] == (12 if learning else 6)  # OTTT_O: T=2 per batch
     metrics = evaluate(tmp_path, "best", accelerator="cpu")
     assert metrics["weights"] == "ema" and metrics["test/loss"] == pytest.approx(summary["test_loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize(("steps", "warmup", "warns"), [(57, False, True), (2000, False, False), (57, True, False)])
+def test_an_average_that_cannot_catch_up_is_reported(
+    caplog: pytest.LogCaptureFixture, steps: int, warmup: bool, warns: bool
+) -> None:
+    """0.99 ** 56 = 57 % of the initial weights left after 57 steps: evaluating with them tests a half-trained net."""
+    callback = ModelEMA(decay=0.99, warmup=warmup)
+    callback.on_train_start(SimpleNamespace(estimated_stepping_batches=steps), None)  # type: ignore[arg-type]
+    assert ("57% of the initial ones" in caplog.text) is warns and ("ema.warmup=true" in caplog.text) is warns

@@ -141,6 +141,15 @@ def test_config_switches_mixup_on(tmp_path: Path) -> None:
     assert build(compose_run(tmp_path, ["augment.mixup.label_smoothing=0.1"]))[1].mixup is not None
 
 
+def test_off_epoch_may_fall_in_the_cooldown(tmp_path: Path) -> None:
+    """The run trains max_epochs + cooldown_epochs (timm): an off_epoch in the cooldown is reached."""
+    cooldown = ["scheduler=warmup_cosine", "scheduler.cooldown_epochs=3", "trainer.max_epochs=2"]
+    cfg = compose_run(tmp_path, [*cooldown, "augment.mixup.alpha=0.5", "augment.mixup.off_epoch=4"])
+    assert build(cfg)[1].mixup.off_epoch == 4
+    with pytest.raises(ValueError, match=r"^augment.mixup.off_epoch=5: past the run's epochs 0..4 \(it trains 5\)"):
+        build(compose_run(tmp_path, [*cooldown, "augment.mixup.alpha=0.5", "augment.mixup.off_epoch=5"]))
+
+
 SLOW = pytest.mark.slow
 
 

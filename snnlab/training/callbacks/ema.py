@@ -24,6 +24,8 @@ from snnlab.functional import reset_net
 
 log = logging.getLogger(__name__)
 
+STALE = 0.05
+"""Share of the initial weights left in the average at the end of a run above which the run warns."""
 CHECKPOINT_KEY = "ema"
 """Checkpoint entry: ``{"state_dict": the EMA weights, "updates": optimizer steps averaged, "evaluate": bool}``."""
 
@@ -37,6 +39,8 @@ class ModelEMA(Callback):
             step ``t + 1`` (timm's ``use_warmup``); in every case timm's first update (``t = 0``) copies the weights.
         warmup_gamma, warmup_power: timm's ``warmup_gamma`` and ``warmup_power``.
         evaluate: validate and test with the EMA weights (``False``: with the trained ones).
+        exclude_buffers: copy buffers (batch-norm running statistics) instead of averaging them (timm's
+            ``exclude_buffers``): the averaged statistics lag their own running averages in short runs.
         device: where the average is kept (``None``: the network's device).
     """
 
@@ -47,6 +51,7 @@ class ModelEMA(Callback):
         warmup_gamma: float = 1.0,
         warmup_power: float = 2 / 3,
         evaluate: bool = True,
+        exclude_buffers: bool = False,
         device: str | None = None,
     ) -> None:
         self.decay = validate.real(decay, "decay", "ema", low=0.0, high=1.0, low_open=True, high_open=True)
@@ -54,6 +59,7 @@ class ModelEMA(Callback):
         self.warmup_gamma = validate.positive(warmup_gamma, "warmup_gamma", "ema")
         self.warmup_power = validate.positive(warmup_power, "warmup_power", "ema")
         self.evaluate = validate.boolean(evaluate, "evaluate", "ema")
+        self.exclude_buffers = validate.boolean(exclude_buffers, "exclude_buffers", "ema")
         self.device = _device(device)
         self.ema: ModelEmaV3 | None = None
         self.updates = 0
@@ -72,6 +78,7 @@ class ModelEMA(Callback):
                 warmup_gamma=self.warmup_gamma,
                 warmup_power=self.warmup_power,
                 device=self.device,
+                exclude_buffers=self.exclude_buffers,
             )
         if self._pending is not None:
             state, self._pending = self._pending, None
@@ -93,6 +100,16 @@ class ModelEMA(Callback):
 
         # after each step the optimizer takes: automatic, manual (OTTT: one or T per batch), skipped by AMP or not
         self._hooks = [optimizer.register_step_post_hook(update) for optimizer in trainer.optimizers]
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        steps = trainer.estimated_stepping_batches
+        kept = self.decay ** max(0, steps - self.updates - 1)
+        if not self.warmup and self.evaluate and steps != float("inf") and kept > STALE:
+            log.warning(
+                f"ema.decay={self.decay}: after the run's {int(steps)} optimizer steps the EMA weights still hold "
+                f"{kept:.0%} of the initial ones (batch-norm statistics included), so evaluating with them tests a "
+                "half-trained network; use ema.warmup=true, a smaller decay, or more steps"
+            )
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for hook in self._hooks:

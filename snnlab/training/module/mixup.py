@@ -107,13 +107,14 @@ class MixUp:
         return self.mixes or self.label_smoothing > 0
 
     def check_epochs(self, max_epochs: int | None) -> None:
-        """Refuse an ``off_epoch`` the run never reaches (epochs ``0 .. max_epochs-1``; ``None``/-1: unbounded)."""
+        """Refuse an ``off_epoch`` the run never reaches (epochs ``0 .. max_epochs-1``, cooldown included;
+        ``None``/-1: unbounded)."""
         if self.off_epoch is None or not isinstance(max_epochs, int) or not 0 <= max_epochs <= self.off_epoch:
             return
         raise InvalidArgument(
             "off_epoch",
             self.off_epoch,
-            f"past the run's epochs 0..{max_epochs - 1} (trainer.max_epochs={max_epochs}), so mixing would never be "
+            f"past the run's epochs 0..{max_epochs - 1} (it trains {max_epochs}), so mixing would never be "
             f"switched off; use an epoch below {max_epochs}, or null",
             NAME,
         )

@@ -22,6 +22,7 @@ from snnlab.training.module.learning import LearningMode
 from snnlab.training.module.losses import Loss
 from snnlab.training.module.mixup import MixUp
 from snnlab.training.module.readouts import Readout
+from snnlab.training.module.schedulers import total_epochs
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +127,16 @@ def check_expected_data(cfg: DictConfig, input_shape: tuple[int, ...], num_class
         )
 
 
-def build_mixup(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int) -> MixUp | None:
+def build_mixup(cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int, epochs: int) -> MixUp | None:
     """The run's Mixup/CutMix and label smoothing (``augment.mixup``), checked against the data's frames and the
-    run's epochs (``off_epoch`` must come before ``trainer.max_epochs``); ``None`` when it changes nothing."""
+    run's ``epochs`` (``off_epoch`` must come before the end); ``None`` when it changes nothing."""
     node = OmegaConf.select(cfg, "augment.mixup")
     if node is None:
         return None
     mixup: MixUp = instantiate(node, kind="mixup", num_classes=num_classes)
     checked = traced(node, mixup)  # errors name augment.mixup.<key>
     checked.check_frames(input_shape)
-    checked.check_epochs(cfg.trainer.get("max_epochs"))
+    checked.check_epochs(epochs)
     return mixup if mixup.active else None
 
 
@@ -159,19 +160,20 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     learning.check_trainer(cfg.trainer)
     net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
     check_train_steps(net, datamodule)
-    scheduler = cfg.get("scheduler")
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    epochs = total_epochs(scheduler, cfg.trainer.max_epochs)
     loss, readout = build_head(cfg.classifier)
     module = SNNClassifier(
         net=net,
         encoder=build_encoder(cfg, datamodule),
         num_classes=datamodule.num_classes,
         optimizer=instantiate(cfg.optim),
-        scheduler=instantiate(scheduler) if scheduler else None,
+        scheduler=scheduler,
         loss=loss,
         readout=readout,
         step_mode=learning.step_mode(cfg.step_mode),
         config=OmegaConf.to_container(cfg, resolve=True),
         learning=learning,
-        mixup=build_mixup(cfg, datamodule.input_shape, datamodule.num_classes),
+        mixup=build_mixup(cfg, datamodule.input_shape, datamodule.num_classes, epochs),
     )
     return datamodule, module

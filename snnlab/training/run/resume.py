@@ -30,7 +30,7 @@ FROZEN_ON_RESUME = ("model", "neuron", "norm", "dropout", "encoder", "learning",
 """Config sections that define the network or the data: a resumed run must keep them."""
 LOADER_KEYS = ("data.batch_size", "data.num_workers", "data.pin_memory", "data.data_dir", "data.download")
 """Data keys that only say where and how fast to read: they may change on resume."""
-RECORDED_ON_RESUME = ("optim", "scheduler", "trainer", "data", "backend", "seed")
+RECORDED_ON_RESUME = ("optim", "scheduler", "trainer", "data", "backend", "seed", "augment", "ema")
 
 
 class Interrupted(SystemExit):
