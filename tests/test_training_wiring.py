@@ -52,9 +52,11 @@ def test_poisson_gets_the_data_normalisation(tmp_path: Path, monkeypatch: pytest
 def test_cli_inspect_and_list() -> None:
     run = [sys.executable, "-m", "snnlab"]
     out = subprocess.run(
-        [*run, "inspect", "experiment=sew_dvsgesture", "T=2", "--json"], capture_output=True, text=True
+        [*run, "inspect", "experiment=sew_dvsgesture", "T=2", "data.T_train=2", "--json"],
+        capture_output=True,
+        text=True,
     )
-    info = json.loads(out.stdout)
+    info = json.loads(out.stdout)  # (T=2 with the recipe's T_train=12 would be refused, as in training)
     assert info["params"] == 130426 and info["T"] == 2
     out = subprocess.run([*run, "inspect", "model=mlp"], capture_output=True, text=True, check=True).stdout
     assert "parameters:" in out

@@ -123,7 +123,7 @@ def plot_command(argv: list[str] | None = None) -> dict[str, Path]:
     parser = argparse.ArgumentParser(prog="snnlab plot", description=plot_command.__doc__)
     parser.add_argument("run_dir", type=Path, help="the run's output folder")
     args = parser.parse_args(argv)
-    from snnlab.training.reports.plots import plot_run
+    from snnlab.training.tools.plot_run import plot_run
 
     quiet_third_party()
     try:
