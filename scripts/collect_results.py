@@ -1,23 +1,65 @@
-"""Gather the ``summary.json`` files of a multirun into tables (CSV + markdown) and a plot of mean ± std over seeds.
+"""Gather the runs of one multirun (or one run) into tables (CSV + markdown) and a plot of mean ± std over seeds.
 
 python scripts/collect_results.py outputs/train/multiruns/<date>   # writes results{,_grouped}.csv, .md, .png there
 
-Runs are grouped by their overrides other than ``seed``; the plot shows only the overrides that vary between
-runs (the constant ones go in its title), each group's mean ± std (and every run as a dot) on a zoomed axis.
+The folder must be a Hydra multirun folder (``multirun.yaml`` and a folder per job: ``0``, ``1``, ...) or a run
+folder (``summary.json`` or ``.hydra/``); anything else is refused (exit 2).  Every job is listed with its status;
+only finished runs enter the means (interrupted, failed or still running ones are listed, not averaged).  Runs are
+grouped by their overrides other than ``seed``; the plot shows only the overrides that vary between runs (the
+constant ones go in its title), each group's mean ± std (and every run as a dot) on an axis zoomed to the data.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import textwrap
 from pathlib import Path
 
 import matplotlib
 import pandas as pd
+import yaml
+from matplotlib.figure import Figure
 
-COLUMNS = ["run", "overrides", "test_acc", "best_val_acc", "epochs", "params", "wall_time_s", "train_samples_per_s"]
+COLUMNS = [
+    "run",
+    "status",
+    "overrides",
+    "test_acc",
+    "best_val_acc",
+    "epochs",
+    "params",
+    "wall_time_s",
+    "train_samples_per_s",
+]
 SEED = "seed"
+FINISHED = "finished"
+NO_SUMMARY = "no summary.json (failed, killed or running)"
+
+
+class NotARunFolder(ValueError):
+    """The path given is neither a multirun folder nor a run folder."""
+
+
+def is_run(path: Path) -> bool:
+    """A folder a run wrote: it has ``summary.json`` (finished or interrupted) or ``.hydra/`` (started)."""
+    return (path / "summary.json").is_file() or (path / ".hydra").is_dir()
+
+
+def run_folders(root: Path) -> list[Path]:
+    """The job folders of the multirun ``root`` in job order, or ``[root]`` for a run folder."""
+    expected = "a multirun folder (multirun.yaml and numbered job folders) or a run folder (summary.json or .hydra/)"
+    if not root.is_dir():
+        raise NotARunFolder(f"{root}: no such folder; expected {expected}")
+    if (root / "multirun.yaml").is_file():
+        jobs = [p for p in root.iterdir() if p.is_dir() and is_run(p)]
+        if not jobs:
+            raise NotARunFolder(f"{root}: has multirun.yaml but no job folder with summary.json or .hydra/ yet")
+        return sorted(jobs, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+    if is_run(root):
+        return [root]
+    raise NotARunFolder(f"{root} is not {expected}")
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, str]:
@@ -26,22 +68,29 @@ def parse_overrides(overrides: list[str]) -> dict[str, str]:
     return {p[0]: p[1] if len(p) == 2 else "" for p in pairs}
 
 
+def read_run(run: Path) -> dict:
+    """A run's ``summary.json`` (``status`` set), or its status and its overrides from ``.hydra/`` when it has none."""
+    if (run / "summary.json").is_file():
+        summary = json.loads((run / "summary.json").read_text())
+        return {"status": summary.get("status", FINISHED), **summary}
+    overrides = run / ".hydra" / "overrides.yaml"
+    return {"status": NO_SUMMARY, "overrides": yaml.safe_load(overrides.read_text()) if overrides.is_file() else []}
+
+
 def collect(root: Path) -> pd.DataFrame:
-    """One row per ``summary.json`` under ``root``, sorted by run folder, with a column per override key."""
+    """One row per run of the multirun or run folder ``root``, in job order, with a column per override key."""
     rows = []
-    for path in sorted(root.rglob("summary.json")):
-        summary = json.loads(path.read_text())
-        overrides = summary.get("overrides", [])
+    for run in run_folders(root):
+        summary = read_run(run)
+        overrides = summary.get("overrides") or []
         rows.append(
             {
-                "run": str(path.parent.relative_to(root)),
+                "run": run.name if run == root else str(run.relative_to(root)),
                 "overrides": " ".join(overrides),
-                **{k: summary.get(k) for k in COLUMNS[2:]},
+                **{k: summary.get(k) for k in COLUMNS if k not in ("run", "overrides")},
                 **{f"override:{k}": v for k, v in parse_overrides(overrides).items()},
             }
         )
-    if not rows:
-        raise FileNotFoundError(f"no summary.json under {root}")
     df = pd.DataFrame(rows)
     return df[[*COLUMNS, *sorted(c for c in df.columns if c.startswith("override:"))]]
 
@@ -65,64 +114,99 @@ def settings(df: pd.DataFrame) -> pd.Series:
 
 
 def group(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
-    """Mean, std (ddof 1; 0 for a single run) and count ``n`` of ``metric`` per setting, in run order."""
-    runs = pd.DataFrame({"setting": settings(df), "value": pd.to_numeric(df[metric], errors="coerce")})
+    """Mean, std (ddof 1; NaN for a single run) and count ``n`` of ``metric`` per setting over the finished runs,
+    in run order."""
+    done = df["status"] == FINISHED
+    runs = pd.DataFrame({"setting": settings(df)[done], "value": pd.to_numeric(df.loc[done, metric], errors="coerce")})
     stats = runs.groupby("setting", sort=False)["value"].agg(["mean", "std", "count"]).reset_index()
-    return stats.assign(std=stats["std"].fillna(0.0)).rename(columns={"count": "n"})
+    return stats.rename(columns={"count": "n"})
 
 
-def plot(df: pd.DataFrame, out_png: Path, metric: str = "test_acc") -> None:
-    """Mean ± std of ``metric`` per setting (grey dots: single runs) on an axis zoomed to the data."""
+def figure(df: pd.DataFrame, metric: str = "test_acc") -> Figure:
+    """Mean ± std of ``metric`` per setting over the finished runs (grey dots: single runs), the numbers on the
+    right; an accuracy axis stays within [0, 1]."""
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stats = group(df, metric)
+    stats = group(df, metric).query("n > 0").reset_index(drop=True)
+    done = df["status"] == FINISHED
     _, constant = split_overrides(df)
-    values = pd.to_numeric(df[metric], errors="coerce")
+    values = pd.to_numeric(df.loc[done, metric], errors="coerce")
+    spread = stats["std"].fillna(0.0)
     row_of = {setting: i for i, setting in enumerate(stats["setting"])}
-    fig, ax = plt.subplots(figsize=(8, 0.55 * len(stats) + 1.8))
-    ax.scatter(values, settings(df).map(row_of), color="0.6", s=14, zorder=2, label="single run")
-    ax.errorbar(stats["mean"], stats.index, xerr=stats["std"], fmt="o", color="tab:blue", capsize=4, zorder=3)
-    for i, row in stats.iterrows():
-        ax.annotate(
-            f"{row['mean']:.4f} ± {row['std']:.4f} (n={row['n']})",
-            (row["mean"] + row["std"], i),
-            xytext=(6, 6),
-            textcoords="offset points",
-            fontsize=9,
-        )
-    low = min(values.min(), (stats["mean"] - stats["std"]).min())
-    high = max(values.max(), (stats["mean"] + stats["std"]).max())
-    pad = max(high - low, abs(high) * 0.01, 1e-3)
-    ax.set_xlim(low - 0.15 * pad, high + 0.6 * pad)  # room on the right for the labels
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(stats) + 1.9), layout="constrained")
+    ax.scatter(values, settings(df)[done].map(row_of), color="0.6", s=14, zorder=2, label="single run")
+    ax.errorbar(stats["mean"], stats.index, xerr=spread, fmt="o", color="tab:blue", capsize=4, zorder=3)
+    low, high = min(values.min(), (stats["mean"] - spread).min()), max(values.max(), (stats["mean"] + spread).max())
+    pad = max(high - low, abs(high) * 0.01, 1e-3) * 0.15
+    low, high = low - pad, high + pad
+    if "acc" in metric:
+        low, high = max(low, 0.0), min(high, 1.0)
+    ax.set_xlim(low, high)
     ax.set_yticks(stats.index, stats["setting"])
     ax.set_ylim(len(stats) - 0.5, -0.5)
-    ax.set_xlabel(f"{metric} (mean ± std over seeds)")
+    numbers = ax.twinx()
+    numbers.set_ylim(ax.get_ylim())
+    numbers.set_yticks(stats.index, [_mean_text(row) for _, row in stats.iterrows()], fontsize=9)
+    ax.set_xlabel(f"{metric} (mean ± std over seeds of the finished runs)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8)
     fixed = " ".join(f"{k}={v}" for k, v in constant.items()) or "none"
-    ax.set_title(textwrap.fill(f"same in every run: {fixed}", 100), fontsize=9)
-    fig.tight_layout()
+    left_out = f"; {(~done).sum()} unfinished runs left out" if (~done).any() else ""
+    ax.set_title(textwrap.fill(f"same in every run: {fixed}{left_out}", 110), fontsize=9)
+    return fig
+
+
+def plot(df: pd.DataFrame, out_png: Path, metric: str = "test_acc") -> None:
+    """:func:`figure` written to ``out_png``."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(df, metric)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
 
 
+def _mean_text(row: pd.Series) -> str:
+    """``"0.9050 ± 0.0071 (n=2)"``; a single run shows its value and ``n=1``."""
+    spread = "" if row["n"] < 2 else f" ± {row['std']:.4f}"
+    return f"{row['mean']:.4f}{spread} (n={row['n']})"
+
+
+def _blank(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with empty cells instead of NaN/None (a single run has no std; a failed run no numbers)."""
+    return table.astype(object).where(table.notna(), "")
+
+
+def tables(df: pd.DataFrame, stats: pd.DataFrame) -> str:
+    """The runs and the grouped means as markdown, with a note on the runs left out of the means."""
+    text = [_blank(t).to_markdown(index=False, floatfmt=".4g") for t in (df[COLUMNS], stats)]
+    unfinished = (df["status"] != FINISHED).sum()
+    if unfinished:
+        text.insert(1, f"{unfinished} of {len(df)} runs did not finish (see status): listed, left out of the means.")
+    return "\n\n".join(text)
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="a multirun folder (searched recursively for summary.json)")
+    parser.add_argument("root", type=Path, help="a multirun folder (multirun.yaml and job folders) or a run folder")
     parser.add_argument("--out", type=Path, help="output folder (default: root)")
     parser.add_argument("--metric", default="test_acc", help="summary.json key to aggregate and plot")
     args = parser.parse_args(argv)
+    try:
+        df = collect(args.root)
+    except NotARunFolder as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     out = args.out or args.root
     out.mkdir(parents=True, exist_ok=True)
-    df = collect(args.root)
     stats = group(df, args.metric)
     df.to_csv(out / "results.csv", index=False)
     stats.to_csv(out / "results_grouped.csv", index=False)
-    tables = [df[COLUMNS].to_markdown(index=False, floatfmt=".4g"), stats.to_markdown(index=False, floatfmt=".4g")]
-    (out / "results.md").write_text("\n\n".join(tables) + "\n")
-    plot(df, out / "results.png", args.metric)
-    print("\n\n".join(tables))
+    text = tables(df, stats)
+    (out / "results.md").write_text(text + "\n")
+    if (stats["n"] > 0).any():
+        plot(df, out / "results.png", args.metric)
+    print(text)
     return df
 
 

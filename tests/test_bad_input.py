@@ -31,6 +31,11 @@ CASES: list[Any] = [
     (["T=abc"], rf"T='abc' \(as encoder.T\): {MUST_BE_INT}"),
     (["T=0", "norm=tebn"], rf"T=0 \(as norm.T\): {MUST_BE_INT}"),
     (["T=0", "data=nmnist"], rf"T=0 \(as data.T\): {MUST_BE_INT}"),
+    (
+        ["T=1000000000"],  # a training batch that no machine holds: refused with the numbers, before the dry run
+        r"T=1000000000, data.batch_size=16: one training batch needs at least [\d,.]+ GiB of activations for BPTT, "
+        r"[\d,.]+ GiB are available; lower T or data.batch_size, or use learning=ottt$",
+    ),
     (["seed=abc"], r"seed='abc': must be an integer >= 0"),
     (["seed=1.5"], r"seed=1.5: must be an integer >= 0"),
     (["step_mode=x"], r"step_mode='x': must be 'm' \(whole \[T, B, \.\.\.\] sequences\) or 's' \(step by step\)$"),

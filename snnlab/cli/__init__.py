@@ -25,22 +25,25 @@ USAGE = f"usage: snnlab {{train,{','.join(SUBCOMMANDS)}}} ...\n\n  {'train':<10}
 )
 
 
-def main(argv: list[str] | None = None) -> Any:
-    """Dispatch ``snnlab <subcommand> [arguments]``."""
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``snnlab <subcommand> [arguments]``; returns the exit code (0: success; a user error exits with 2).
+    The subcommands print their results; their return values are for Python callers only."""
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
-        return None
+        return 0
     command, rest = args[0], args[1:]
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # like `python -m`: a project's own modules import by their path
     if command == "train":
         sys.argv = ["snnlab train", *rest]  # Hydra reads its overrides from sys.argv
-        return train()
+        train()
+        return 0
     if command not in SUBCOMMANDS:
         print(f"error: unknown subcommand {command!r}\n\n{USAGE}", file=sys.stderr)
         sys.exit(2)
-    return SUBCOMMANDS[command][0](rest)
+    SUBCOMMANDS[command][0](rest)
+    return 0
 
 
 __all__ = ["MultirunGuard", "eval_command", "main", "train"]

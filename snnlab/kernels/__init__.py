@@ -9,7 +9,7 @@ from functools import cache
 
 import torch
 
-from snnlab.kernels.backend import AUTO, Backend, check_backend, register_backend, resolve_backend
+from snnlab.kernels.backend import AUTO, Backend, check_backend, multi_step_for, register_backend, resolve_backend
 
 FUSED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 """Input dtypes of the fused backends (they compute in fp32); ``auto`` leaves others (e.g. fp64) to ``torch``."""
@@ -64,6 +64,7 @@ __all__ = [
     "Backend",
     "check_backend",
     "cupy_import_error",
+    "multi_step_for",
     "numba_import_error",
     "resolve_backend",
 ]

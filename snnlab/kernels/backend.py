@@ -23,6 +23,7 @@ AUTO_ORDER = ("cupy", "cpu", "torch")
 """Preference of ``backend="auto"`` (names not registered are skipped)."""
 
 MultiStep = Callable[..., tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor | None]]
+_LOADED: dict[str, MultiStep] = {}
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,8 @@ class Backend:
     hint: str = ""
     dtypes: tuple[torch.dtype, ...] | None = None
 
-    def runs_on(self, x: torch.Tensor) -> bool:
-        return x.device.type in self.devices and (self.dtypes is None or x.dtype in self.dtypes)
+    def runs_on(self, device: torch.device, dtype: torch.dtype) -> bool:
+        return device.type in self.devices and (self.dtypes is None or dtype in self.dtypes)
 
     def check(self, device: torch.device | str, dtype: torch.dtype | None = None) -> None:
         """Raise :class:`~snnlab.validate.InvalidArgument` (argument ``backend``) unless this backend runs on
@@ -81,9 +82,27 @@ def check_backend(name: str) -> str:
 
 def resolve_backend(name: str, x: torch.Tensor) -> Backend:
     """The backend that runs ``name`` on ``x`` (``auto``: the preferred available one for ``x``'s device)."""
+    return _resolve(name, x.device, x.dtype)
+
+
+def multi_step_for(name: str, x: torch.Tensor) -> MultiStep:
+    """``resolve_backend(name, x).multi_step``, which ``torch.compile`` looks up while tracing (its guards on
+    ``name`` and on ``x``'s device and dtype keep it right)."""
+    return _LOADED[_load(name, x.device, x.dtype)]
+
+
+@torch.compiler.assume_constant_result
+def _load(name: str, device: torch.device, dtype: torch.dtype) -> str:
+    """The name of the backend that runs ``name`` here, its ``multi_step`` loaded into :data:`_LOADED`."""
+    backend = _resolve(name, device, dtype)
+    _LOADED[backend.name] = backend.multi_step
+    return backend.name
+
+
+def _resolve(name: str, device: torch.device, dtype: torch.dtype) -> Backend:
     if check_backend(name) != AUTO:
         backend = registry.get("backend", name)
-        backend.check(x.device, x.dtype)
+        backend.check(device, dtype)
         return backend
     candidates = [registry.get("backend", n) for n in AUTO_ORDER if n in registry.names("backend")]
-    return next(b for b in candidates if b.runs_on(x) and b.unavailable() is None)
+    return next(b for b in candidates if b.runs_on(device, dtype) and b.unavailable() is None)

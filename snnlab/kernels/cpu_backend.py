@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 from numba.core.errors import NumbaError
+from torch import Tensor
 
 from snnlab.kernels import torch_backend
 from snnlab.kernels.cpu_codegen import BLOCK, KernelModule, Signature, backward_module, forward_module
-from snnlab.kernels.fused_args import FusedArgs
+from snnlab.kernels.fused_args import FusedArgs, no_grad
 from snnlab.math.dynamics import NeuronDynamics
 
 CHUNK_STEPS = 1 << 18
@@ -149,47 +150,117 @@ def _total(grad: torch.Tensor) -> torch.Tensor:
     return torch.tensor(np.sum(grad.numpy(), dtype=np.float64))
 
 
-class MultiStep(torch.autograd.Function):
-    """``(x_seq [T, N], *states [N], *parameter tensors)``, fp32 contiguous → ``(s_seq, v_seq or None, *last
-    states)``."""
+@torch.library.custom_op("snnlab::cpu_multi_step", mutates_args=())
+def forward_op(
+    dynamics: str,
+    x_seq: Tensor,
+    states: list[Tensor],
+    tensors: list[Tensor],
+    fixed: list[float],
+    is_tensor: list[bool],
+    store_v_seq: bool,
+) -> list[Tensor]:
+    """The forward of the declaration keyed ``dynamics`` on ``x_seq [T, N]`` and ``states [N]``, fp32 contiguous,
+    with parameters as :meth:`FusedArgs.op_args` gives them: ``[s_seq, *last states, v_seq if store_v_seq]``."""
+    args, tensors = FusedArgs.of_op(dynamics, x_seq, tensors, fixed, is_tensor)
+    dyn = args.dyn
+    T, N = x_seq.shape
+    s_seq = torch.empty_like(x_seq)
+    last = [torch.empty_like(s) for s in states]
+    v_seq = torch.empty_like(x_seq) if store_v_seq else None
+    values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "soft": dyn.v_reset is None}
+    values |= args.output_values(s_seq, v_seq, last)
+    _run(forward_kernel(dyn), N, T, *_arguments(forward_module(dyn).signature, values))
+    return [s_seq, *last, *([v_seq] if store_v_seq else [])]
 
-    @staticmethod
-    def forward(
-        ctx: Any, args: FusedArgs, store_v_seq: bool, needs_grad: bool, x_seq: torch.Tensor, *inputs: Any
-    ) -> tuple[torch.Tensor | None, ...]:
-        dyn = args.dyn
-        T, N = x_seq.shape
-        states, tensors = args.split(inputs)
-        s_seq = torch.empty_like(x_seq)
-        last = [torch.empty_like(s) for s in states]
-        v_seq = torch.empty_like(x_seq) if store_v_seq else None
-        values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "soft": dyn.v_reset is None}
-        values |= args.output_values(s_seq, v_seq, last)
-        _run(forward_kernel(dyn), N, T, *_arguments(forward_module(dyn).signature, values))
-        if needs_grad:
-            ctx.set_materialize_grads(False)
-            ctx.args = args
-            ctx.save_for_backward(x_seq, *states, *tensors)
-        return s_seq, v_seq, *last
 
-    @staticmethod
-    def backward(
-        ctx: Any, grad_s: torch.Tensor | None, grad_v_seq: torch.Tensor | None, *grad_last: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, ...]:
-        args = ctx.args
-        dyn = args.dyn
-        x_seq, *saved = ctx.saved_tensors
-        states, tensors = args.split(saved)
-        T, N = x_seq.shape
-        grad_x = torch.empty_like(x_seq)
-        grad_init = [torch.empty_like(s) for s in states]
-        wanted = ctx.needs_input_grad[4 + len(states) :]
-        grad_p = [torch.empty(N) if w else None for w in wanted]
-        values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "grad_x_seq": grad_x}
-        values |= {"soft": dyn.v_reset is None, "detach": dyn.detach_reset}
-        values |= args.grad_values(grad_s, grad_v_seq, grad_last, grad_init, grad_p)
-        _run(backward_kernel(dyn), N, T, *_arguments(backward_module(dyn).signature, values))
-        return None, None, None, grad_x, *grad_init, *args.param_grads(grad_p, tensors, _total)
+@forward_op.register_fake
+def _forward_fake(
+    dynamics: str,
+    x_seq: Tensor,
+    states: list[Tensor],
+    tensors: list[Tensor],
+    fixed: list[float],
+    is_tensor: list[bool],
+    store_v_seq: bool,
+) -> list[Tensor]:
+    return [
+        torch.empty_like(x_seq),
+        *map(torch.empty_like, states),
+        *([torch.empty_like(x_seq)] if store_v_seq else []),
+    ]
+
+
+@torch.library.custom_op("snnlab::cpu_multi_step_backward", mutates_args=())
+def backward_op(
+    dynamics: str,
+    x_seq: Tensor,
+    states: list[Tensor],
+    tensors: list[Tensor],
+    fixed: list[float],
+    is_tensor: list[bool],
+    grad_s: Tensor | None,
+    grad_v_seq: Tensor | None,
+    grad_last: list[Tensor | None],
+    wanted: list[bool],
+) -> list[Tensor]:
+    """Backpropagation through :func:`forward_op` (``None`` gradients: zero): ``[grad x_seq, *grad states, *grad
+    of each parameter tensor that is wanted]``."""
+    args, tensors = FusedArgs.of_op(dynamics, x_seq, tensors, fixed, is_tensor)
+    dyn = args.dyn
+    T, N = x_seq.shape
+    grad_x = torch.empty_like(x_seq)
+    grad_init = [torch.empty_like(s) for s in states]
+    want = iter(wanted)
+    grad_p = [torch.empty(N) if t is not None and next(want) else None for t in tensors]
+    values = {**args.values(states, tensors, host=True), "x_seq": x_seq, "grad_x_seq": grad_x}
+    values |= {"soft": dyn.v_reset is None, "detach": dyn.detach_reset}
+    values |= args.grad_values(grad_s, grad_v_seq, grad_last, grad_init, grad_p)
+    _run(backward_kernel(dyn), N, T, *_arguments(backward_module(dyn).signature, values))
+    return [grad_x, *grad_init, *(g for g in args.param_grads(grad_p, tensors, _total) if g is not None)]
+
+
+@backward_op.register_fake
+def _backward_fake(
+    dynamics: str,
+    x_seq: Tensor,
+    states: list[Tensor],
+    tensors: list[Tensor],
+    fixed: list[float],
+    is_tensor: list[bool],
+    grad_s: Tensor | None,
+    grad_v_seq: Tensor | None,
+    grad_last: list[Tensor | None],
+    wanted: list[bool],
+) -> list[Tensor]:
+    grad_p = [torch.empty_like(t) for t, w in zip(tensors, wanted) if w]
+    return [torch.empty_like(x_seq), *map(torch.empty_like, states), *grad_p]
+
+
+def _setup_context(ctx: Any, inputs: tuple[Any, ...], output: list[Tensor]) -> None:
+    dynamics, x_seq, states, tensors, fixed, is_tensor, store_v_seq = inputs
+    ctx.set_materialize_grads(False)
+    ctx.op_args, ctx.n_states, ctx.store_v_seq = (dynamics, fixed, is_tensor), len(states), store_v_seq
+    ctx.save_for_backward(x_seq, *states, *tensors)
+
+
+def _backward(ctx: Any, grads: list[Tensor | None]) -> tuple[Any, ...]:
+    dynamics, fixed, is_tensor = ctx.op_args
+    n = ctx.n_states
+    x_seq, *saved = ctx.saved_tensors
+    states, tensors = saved[:n], saved[n:]
+    grad_s, *grad_last = grads[: n + 1]
+    grad_v_seq = grads[n + 1] if ctx.store_v_seq else None
+    wanted = list(ctx.needs_input_grad[3])
+    grad_x, *rest = backward_op(
+        dynamics, x_seq, states, tensors, fixed, is_tensor, grad_s, grad_v_seq, grad_last, wanted
+    )
+    computed = iter(rest[n:])
+    grad_p = [next(computed) if w else None for w in wanted]
+    return None, grad_x, rest[:n], grad_p, no_grad(fixed), no_grad(is_tensor), None
+
+
+forward_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def multi_step(
@@ -208,6 +279,7 @@ def multi_step(
     if x_seq.numel() == 0:
         return torch_backend.multi_step(dyn, x_seq, states, params, store_v_seq)
     args, x, states, tensors = FusedArgs.prepare(dyn, x_seq, states, params, torch.float32)
-    needs_grad = torch_backend.needs_grad(x, *states, *tensors)
-    s_seq, v_seq, *last = MultiStep.apply(args, store_v_seq, needs_grad, x, *states, *tensors)
+    key, given, fixed, is_tensor = args.op_args(tensors)
+    s_seq, *last = forward_op(key, x, states, given, fixed, is_tensor, store_v_seq)
+    v_seq = last.pop() if store_v_seq else None
     return args.outputs(s_seq, v_seq, last)

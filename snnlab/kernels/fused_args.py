@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from snnlab.kernels.op_keys import declaration, declaration_key
 from snnlab.math.dynamics import NeuronDynamics
 
 Tensors = list[torch.Tensor | None]
@@ -55,6 +56,29 @@ class FusedArgs:
             tensors.append(torch.broadcast_to(value, step).reshape(-1).contiguous() if q.per_channel else value)
         fixed = tuple(None if t is not None else float(v) for t, v in zip(tensors, params))
         return cls(dyn, x_seq.shape, x_seq.dtype, fixed), x, flat, tensors
+
+    @classmethod
+    def of_op(
+        cls, key: str, x: torch.Tensor, tensors: Sequence[torch.Tensor], fixed: Sequence[float], is_tensor: list[bool]
+    ) -> tuple[FusedArgs, Tensors]:
+        """``(args, parameter tensors with None where fixed)`` inside a custom operator, from what
+        :meth:`op_args` gave it and its ``[T, N]`` input."""
+        given, values = iter(tensors), iter(fixed)
+        full = [next(given) if b else None for b in is_tensor]
+        fixed_values = tuple(None if b else next(values) for b in is_tensor)
+        return cls(declaration(key), x.shape, x.dtype, fixed_values), full
+
+    def op_args(self, tensors: Tensors) -> tuple[str, list[torch.Tensor], list[float], list[bool]]:
+        """What a custom operator takes instead of ``self`` and ``tensors`` (plain values and tensors only): the
+        declaration's key (:mod:`snnlab.kernels.op_keys`), the parameter tensors, the fixed values and which
+        parameters are tensors."""
+        given = [t for t in tensors if t is not None]
+        return (
+            declaration_key(self.dyn),
+            given,
+            [f for f in self.fixed if f is not None],
+            [f is None for f in self.fixed],
+        )
 
     def split(self, tensors: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         """``(states, parameter tensors)`` of the tensors an autograd function got or saved, in that order."""
@@ -110,6 +134,12 @@ class FusedArgs:
         shape, dtype = self.shape, self.dtype
         states = tuple(s.to(dtype).view(shape[1:]) for s in last)
         return s_seq.to(dtype).view(shape), states, None if v_seq is None else v_seq.to(dtype).view(shape)
+
+
+def no_grad(values: list[Any]) -> list[Any] | None:
+    """A custom operator's "no gradient" for its input list of plain ``values`` (to the input tree, an empty
+    list is one of tensors)."""
+    return None if values else []
 
 
 def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:

@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import torch
 
 from snnlab.base import MemoryModule
-from snnlab.kernels import check_backend, resolve_backend
+from snnlab.kernels import check_backend, multi_step_for
+from snnlab.kernels.op_keys import declaration, declaration_of
 from snnlab.math.dynamics import MEMBRANE, NeuronDynamics
 from snnlab.math.surrogate import Surrogate, get_surrogate
 from snnlab.validate import InvalidArgument, boolean, real
@@ -87,10 +88,10 @@ class BaseNode(MemoryModule):
 
     @property
     def dynamics(self) -> NeuronDynamics:
-        """The declaration with this module's current options (the backends' kernel-cache key)."""
-        return self.Dynamics(
-            self.v_threshold, self.v_reset, self.detach_reset, self.surrogate, **self.dynamics_options()
-        )
+        """The declaration with this module's current options (the backends' kernel-cache key), looked up by key
+        so that ``torch.compile`` builds it while tracing (see :mod:`snnlab.kernels.op_keys`)."""
+        fields = self.v_threshold, self.v_reset, self.detach_reset, self.surrogate
+        return declaration(declaration_of(self.Dynamics, *fields, options=self.dynamics_options()))
 
     def _params(self, dyn: NeuronDynamics) -> tuple[Any, ...]:
         values = self.param_values()
@@ -115,7 +116,7 @@ class BaseNode(MemoryModule):
                 f"{type(self).__name__} in step mode 'm' expects [T, B, ...], got shape {tuple(x_seq.shape)}"
             )
         dyn = self.dynamics
-        run = resolve_backend(self.backend, x_seq).multi_step
+        run = multi_step_for(self.backend, x_seq)
         s_seq, states, v_seq = run(dyn, x_seq, self._states(dyn, x_seq[0]), self._params(dyn), self.store_v_seq)
         self._store(dyn, states)
         if self.store_v_seq:

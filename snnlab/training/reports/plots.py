@@ -9,6 +9,9 @@ from types import ModuleType
 import matplotlib
 import numpy as np
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from snnlab.neurons.base import BaseNode
@@ -34,7 +37,7 @@ def layer_labels(net: nn.Module) -> dict[str, str]:
     return labels
 
 
-def _pyplot() -> ModuleType:
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot`` on the file-only backend."""
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -42,11 +45,18 @@ def _pyplot() -> ModuleType:
     return plt
 
 
+def save(fig: Figure, out_png: str | Path) -> Path:
+    """Write ``fig`` to ``out_png`` and close it."""
+    fig.savefig(out_png, dpi=110)
+    pyplot().close(fig)
+    return Path(out_png)
+
+
 def plot_firing_rates(
     rates: Mapping[str, float], out_png: str | Path, labels: Mapping[str, str] | None = None, title: str = ""
 ) -> Path:
     """Horizontal bars of the firing rate (spikes per neuron and step) of each layer, in network order."""
-    plt = _pyplot()
+    plt = pyplot()
     labels = labels or {}
     names = list(rates)
     values = np.array([rates[n] for n in names], dtype=float)
@@ -59,9 +69,7 @@ def plot_firing_rates(
     ax.set_title(title or "firing rate per spiking layer")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
-    return Path(out_png)
+    return save(fig, out_png)
 
 
 def _pick_neurons(seq: np.ndarray, max_neurons: int) -> np.ndarray:
@@ -78,43 +86,74 @@ def _pick_neurons(seq: np.ndarray, max_neurons: int) -> np.ndarray:
     return np.sort(np.concatenate([picked, fill]))
 
 
+def _pick_layers(names: list[str], max_layers: int) -> list[str]:
+    """Up to ``max_layers`` of ``names``, evenly spaced, always the first and the last."""
+    if len(names) <= max_layers:
+        return names
+    return [names[i] for i in np.unique(np.linspace(0, len(names) - 1, max_layers).round().astype(int))]
+
+
+def _text(ax: Axes, text: str, x: float = 0.0, ha: str = "left", fontsize: float = 9) -> None:
+    """``text`` in an otherwise empty axes (a header row of a grid)."""
+    ax.axis("off")
+    ax.text(x, 0.0, text, ha=ha, va="bottom", fontsize=fontsize, transform=ax.transAxes)
+
+
+def raster_figure(
+    spikes: Mapping[str, torch.Tensor],
+    labels: Mapping[str, str] | None = None,
+    samples: int = 3,
+    max_neurons: int = 80,
+    max_layers: int = 20,
+) -> Figure:
+    """The spike rasters of :func:`plot_raster` as a figure: one row of panels per layer (headed by its label),
+    one column per sample; neurons (rows, labelled by index) against time steps (columns)."""
+    plt = pyplot()
+    labels = labels or {}
+    names = _pick_layers(list(spikes), max_layers)
+    samples = min(samples, *(spikes[n].shape[1] for n in names))
+    steps = spikes[names[0]].shape[0]
+    fig = plt.figure(figsize=(2.6 * samples + 1.4, 1.3 * len(names) + 1.2), layout="constrained")
+    shown_layers = f"{len(names)} of {len(spikes)} layers" if len(names) < len(spikes) else f"{len(names)} layers"
+    fig.suptitle(
+        f"spike rasters, {shown_layers}, T={steps} (black = spike); a layer with more than {max_neurons} neurons\n"
+        f"shows {max_neurons} of them: those that spike in these samples preferred, in index order",
+        fontsize=10,
+    )
+    grid = fig.add_gridspec(1 + 2 * len(names), samples, height_ratios=[0.12] + [0.2, 1.0] * len(names))
+    for col in range(samples):
+        _text(fig.add_subplot(grid[0, col]), f"sample {col}", x=0.5, ha="center", fontsize=10)
+    for row, name in enumerate(names):
+        seq = spikes[name].detach().float().flatten(2)[:, :samples].cpu().numpy()  # [T, samples, N]
+        shown = _pick_neurons(seq, max_neurons)
+        count = f"{len(shown)} of {seq.shape[2]}" if len(shown) < seq.shape[2] else f"all {seq.shape[2]}"
+        _text(fig.add_subplot(grid[1 + 2 * row, :]), f"{labels.get(name, name)}   [{name}]: {count} neurons")
+        ticks = np.unique(np.linspace(0, len(shown) - 1, min(len(shown), 3)).round().astype(int))
+        for col in range(samples):
+            ax = fig.add_subplot(grid[2 + 2 * row, col])
+            ax.imshow(seq[:, col, shown].T, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+            ax.set_yticks(ticks, [str(i) for i in shown[ticks]] if col == 0 else [], fontsize=7)
+            ax.tick_params(axis="x", labelsize=8, labelbottom=row == len(names) - 1)
+            if col == 0:
+                ax.set_ylabel("neuron", fontsize=8)
+            if row == len(names) - 1:
+                ax.set_xlabel("time step", fontsize=9)
+    return fig
+
+
 def plot_raster(
     spikes: Mapping[str, torch.Tensor],
     out_png: str | Path,
     labels: Mapping[str, str] | None = None,
     samples: int = 3,
     max_neurons: int = 80,
+    max_layers: int = 20,
 ) -> Path:
-    """Spike rasters: one row of panels per layer, one column per sample; neuron against time step.
+    """Spike rasters of the first ``samples`` samples; ``spikes[name]`` is ``[T, B, ...]``.
 
-    ``spikes[name]`` is ``[T, B, ...]``.  A layer with more than ``max_neurons`` neurons shows a subset: the
-    neurons that spike in the plotted samples first, then evenly spaced silent ones (ticks give their indices).
+    A layer with more than ``max_neurons`` neurons shows a subset: the neurons that spike in the plotted samples
+    first, then evenly spaced silent ones, in index order (ticks give their indices); a net with more than
+    ``max_layers`` spiking layers shows that many, evenly spaced from the first to the last.
     """
-    plt = _pyplot()
-    labels = labels or {}
-    names = list(spikes)
-    samples = min(samples, *(s.shape[1] for s in spikes.values()))
-    fig, axes = plt.subplots(
-        len(names), samples, figsize=(2.4 * samples + 2.2, 2.0 * len(names) + 0.9), squeeze=False, sharex=True
-    )
-    for row, name in enumerate(names):
-        seq = spikes[name].detach().float().flatten(2)[:, :samples].cpu().numpy()  # [T, samples, N]
-        shown = _pick_neurons(seq, max_neurons)
-        ticks = np.unique(np.linspace(0, len(shown) - 1, min(len(shown), 5)).round().astype(int))
-        for col in range(samples):
-            ax = axes[row, col]
-            ax.imshow(seq[:, col, shown].T, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks(range(seq.shape[0]))
-            ax.set_yticks(ticks, [str(i) for i in shown[ticks]], fontsize=7)
-            if row == 0:
-                ax.set_title(f"sample {col}", fontsize=10)
-            if col == 0:
-                count = f"{len(shown)} of {seq.shape[2]}" if len(shown) < seq.shape[2] else f"all {seq.shape[2]}"
-                ax.set_ylabel(f"{labels.get(name, name)}\n[{name}]: {count} neurons", fontsize=8)
-            if row == len(names) - 1:
-                ax.set_xlabel("time step")
-    fig.suptitle("spike rasters (black = spike; spiking neurons shown first)", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
-    return Path(out_png)
+    return save(raster_figure(spikes, labels, samples, max_neurons, max_layers), out_png)

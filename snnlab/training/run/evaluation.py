@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+from snnlab.instantiate import ConfigError
 from snnlab.training.callbacks.ema import load_evaluated_weights
 from snnlab.training.run.preflight import load_checkpoint
 from snnlab.training.run.resume import floats
@@ -19,6 +21,19 @@ def evaluate(run_dir: str | Path, checkpoint: str = "best", accelerator: str = "
     ``weights`` says which were tested: ``ema`` (the run evaluated with its EMA, ``ema.evaluate``) or ``trained``."""
     datamodule, module, path = load_run(run_dir, checkpoint)
     weights = load_evaluated_weights(module, load_checkpoint(path, "--ckpt"))
-    trainer = lightning.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False)
+    trainer = eval_trainer(accelerator)
     trainer.test(module, datamodule=datamodule, verbose=False)
     return {**floats(trainer.callback_metrics), "checkpoint": str(path), "weights": weights}
+
+
+def eval_trainer(accelerator: str) -> lightning.Trainer:
+    """A one-device trainer without logger or progress bar; an accelerator this machine lacks (or Lightning does not
+    know) is a :class:`ConfigError` naming ``--accelerator``."""
+    try:
+        return lightning.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False)
+    except (MisconfigurationException, ValueError) as e:
+        reason = str(e).strip().rstrip(".!")
+        raise ConfigError(
+            f"--accelerator={accelerator}: this machine cannot run it ({reason}); "
+            "use --accelerator auto (a GPU when visible) or cpu"
+        ) from e

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
@@ -109,6 +109,9 @@ def prepare(cfg: DictConfig) -> Run:
         callbacks=callbacks,
         logger=loggers or False,
         sync_batchnorm=sync_batchnorm(cfg.trainer),
+        # callbacks.progress=null hides the bar (Lightning would add its default one)
+        enable_progress_bar=cfg.trainer.get("enable_progress_bar", True)
+        and any(isinstance(c, ProgressBar) for c in callbacks),
         max_epochs=total_epochs(module.scheduler_factory, cfg.trainer.max_epochs),  # + a schedule's cooldown
     )
     return Run(cfg, datamodule, module, trainer, state, preemption, throughput, ckpt_path, resume)

@@ -18,8 +18,12 @@ from snnlab import registry
 from snnlab.data.base import SNNDataModule
 from snnlab.instantiate import ConfigError, config_error, runtime_error
 from snnlab.training.module.classifier import SNNClassifier
+from snnlab.training.module.learning import BPTT
 from snnlab.training.module.schedulers import epoch_end, optimizer_and_scheduler, total_epochs
 from snnlab.training.run.resume import completed_epochs, config_changes, preserved_rng
+
+MEASURED_STEPS = 2
+"""Time steps of the forward pass that measures a training batch's memory."""
 
 
 def local_rank() -> int:
@@ -111,12 +115,13 @@ def check_resume(
 
 def dry_run(cfg: DictConfig, datamodule: SNNDataModule, module: SNNClassifier) -> None:
     """Use every part once before training, so values that only fail in use stop the run now: the data (files,
-    loader settings, two samples), the optimizer and its schedule over all epochs, and the network on two samples
-    in training mode.  Random generators and the module's state are left as they were."""
+    loader settings, two samples), the optimizer and its schedule over all epochs, the memory of a training batch,
+    and the network on two samples in training mode.  Random generators and the module's state are left as they were."""
     with preserved_rng(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         batch = try_data(cfg, datamodule)
         try_schedule(cfg, module)
+        try_memory(cfg, module, batch)
         try_network(cfg, module, batch)
 
 
@@ -153,6 +158,69 @@ def try_schedule(cfg: DictConfig, module: SNNClassifier) -> None:
         if not math.isfinite(lr) or lr < 0:
             values = ", ".join(f"scheduler.{k}={v}" for k, v in node.items() if not k.startswith("_"))
             raise ConfigError(f"{values}: the learning rate turns {lr:.3g} at epoch {epoch}; it must stay >= 0")
+
+
+def try_memory(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
+    """Refuse a BPTT run whose training batch cannot fit: the layer outputs of a sample over ``MEASURED_STEPS``
+    steps, scaled to ``data.batch_size`` samples and all ``T`` steps (BPTT keeps them for the backward pass; a lower
+    bound, so a run that fits is never refused), against the run device's free memory."""
+    batch_size, available = cfg.data.get("batch_size"), available_memory(run_device(cfg.trainer))
+    if not isinstance(module.learning, BPTT) or not isinstance(batch_size, int) or available is None:
+        return
+    steps = module.encoder.T if module.encoder is not None else len(batch[0])
+    need = activation_bytes(cfg, module, batch) / MEASURED_STEPS * batch_size * steps
+    if "16" in str(cfg.trainer.get("precision", "32")):
+        need /= 2  # mixed precision: activations in half precision
+    if need > available:
+        raise ConfigError(
+            f"T={cfg.get('T', steps)}, data.batch_size={batch_size}: one training batch needs at least "
+            f"{need / 2**30:,.1f} GiB of activations for BPTT, {available / 2**30:,.1f} GiB are available; lower T or "
+            "data.batch_size, or use learning=ottt"
+        )
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes of ``device``: of the CUDA device, or ``MemAvailable`` of the machine (``None``: unknown)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    line = next((line for line in meminfo.splitlines() if line.startswith("MemAvailable:")), None)
+    return int(line.split()[1]) * 1024 if line else None
+
+
+def activation_bytes(cfg: DictConfig, module: SNNClassifier, batch: Any) -> int:
+    """Bytes of every layer's output (each storage once) per sample of ``batch`` over ``MEASURED_STEPS`` time steps,
+    in training mode on the run's device; 0 when the network does not run on so few steps (the dry run says why)."""
+    x, y = batch
+    encoder, device = module.encoder, run_device(cfg.trainer)
+    x = x if encoder is not None else x[:MEASURED_STEPS]
+    sizes: dict[int, int] = {}
+
+    def record(_: Any, __: Any, output: Any) -> None:
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor) and t.numel():
+                key = t.untyped_storage().data_ptr()
+                sizes[key] = max(sizes.get(key, 0), t.numel() * t.element_size())
+
+    state, steps = copy.deepcopy(module.state_dict()), encoder.T if encoder is not None else None
+    hooks = [m.register_forward_hook(record) for m in module.modules() if not list(m.children())]
+    try:
+        if encoder is not None:
+            encoder.T = MEASURED_STEPS
+        with torch.no_grad():
+            module.to(device).train().compute_loss([x.to(device), y.to(device)])
+    except Exception:
+        return 0  # e.g. a norm built for exactly T steps
+    finally:
+        for hook in hooks:
+            hook.remove()
+        if encoder is not None:
+            encoder.T = steps
+        module.cpu().load_state_dict(state)
+    return sum(sizes.values()) // len(y)
 
 
 def try_network(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
