@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 import torch
+from lightning import Trainer
 from torch import nn
 from training_helpers import compose_run
 
@@ -21,9 +22,16 @@ from snnlab.layers import BatchNorm2d
 from snnlab.layers.bntt import BatchNormThroughTime2d
 from snnlab.layers.tdbn import ThresholdDependentBatchNorm2d
 from snnlab.layers.tebn import TemporalEffectiveBatchNorm2d
-from snnlab.training.callbacks.bn_recalibration import BNRecalibration, batch_norms, initial_share, recalibrate
+from snnlab.training.callbacks.bn_recalibration import (
+    BNRecalibration,
+    batch_norms,
+    initial_share,
+    load_evaluated_statistics,
+    recalibrate,
+)
 from snnlab.training.module.classifier import SNNClassifier
 from snnlab.training.run.lifecycle import run_training
+from snnlab.training.run.run_files import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 T, B, C = 3, 4, 2
@@ -76,7 +84,8 @@ def test_stale_means_momentum_has_not_yet_forgotten_the_initial_statistics() -> 
 
 
 def fake_trainer() -> SimpleNamespace:
-    return SimpleNamespace(sanity_checking=False, strategy=SimpleNamespace(reduce=lambda t, reduce_op: t))
+    strategy = SimpleNamespace(reduce=lambda t, reduce_op: t)
+    return SimpleNamespace(sanity_checking=False, testing=False, global_step=0, strategy=strategy)
 
 
 def test_the_callback_keeps_batches_while_stale_and_puts_the_training_statistics_back() -> None:
@@ -143,3 +152,15 @@ def test_training_is_that_of_a_run_without_the_callback(tmp_path: Path, extra: l
     ]
     for key, value in weights[0].items():  # the checkpoints hold the training statistics
         assert torch.equal(value, weights[1][key]), key
+
+
+@pytest.mark.slow
+def test_the_best_checkpoint_keeps_the_statistics_it_was_tested_with(tmp_path: Path) -> None:
+    run = ["trainer.max_epochs=1", "+trainer.limit_train_batches=4"]  # the whole test set, as eval tests
+    run_training(compose_run(tmp_path, run))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    datamodule, module, path = load_run(tmp_path, "best")  # as `snnlab eval` does, plus the statistics
+    assert load_evaluated_statistics(module, torch.load(path, weights_only=True))
+    trainer = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    assert float(trainer.callback_metrics["test/loss"]) == pytest.approx(summary["test_loss"], rel=1e-6)

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 """The buffers of a torch batch norm that recalibration replaces (and restores)."""
+CHECKPOINT_KEY = "bn_recalibration"
+"""Checkpoint entry: the running means and variances (module state-dict keys) its weights were validated with."""
 
 
 def batch_norms(module: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -91,6 +93,10 @@ class BNRecalibration(Callback):
     ``on_validation_start``) are the ones recalibrated: this runs at the evaluation *epoch* start, after every
     ``on_*_start`` hook.  Random draws (a Poisson encoder's) come from a forked generator, so the run's own random
     streams are untouched.  Networks without batch norm (``learning=ottt``) are left alone.
+
+    A checkpoint written after a recalibrated validation of its weights keeps those statistics under
+    :data:`CHECKPOINT_KEY`; testing it (the best checkpoint after training) uses them, and so can ``snnlab eval``
+    (:func:`load_evaluated_statistics`), so both report the same numbers.
     """
 
     def __init__(self, batches: int = 10, stale: float = 0.01) -> None:
@@ -98,6 +104,8 @@ class BNRecalibration(Callback):
         self.stale = validate.real(stale, "stale", "bn_recalibration", low=0.0, high=1.0)
         self.inputs: deque[torch.Tensor] = deque(maxlen=self.batches)
         self._saved: dict[nn.Module, list[torch.Tensor]] | None = None  # the training statistics while evaluating
+        self._validated: tuple[int, dict[str, torch.Tensor]] | None = None  # (global step, statistics) validated
+        self._loaded: dict[str, torch.Tensor] | None = None  # the statistics of the checkpoint being tested
 
     def _is_stale(self, norms: list[nn.modules.batchnorm._BatchNorm]) -> bool:
         return bool(norms) and initial_share(norms) >= self.stale
@@ -112,16 +120,23 @@ class BNRecalibration(Callback):
         norms = batch_norms(pl_module)
         if trainer.sanity_checking or not self._is_stale(norms):
             return
-        if not self.inputs:
+        if not self.inputs and not (trainer.testing and self._loaded):
             log.warning("bn_recalibration: no training batches seen; the stale running statistics are used as they are")
             return
         assert isinstance(pl_module, SNNClassifier)
         self._saved = {bn: [getattr(bn, name).clone() for name in STATISTICS] for bn in norms}
+        if trainer.testing and self._loaded:
+            load_evaluated_statistics(pl_module, {CHECKPOINT_KEY: self._loaded})
+            return
         with isolate_rng():
             recalibrate(pl_module, self.inputs)
         for bn in norms:
             for name in STATISTICS[:2]:
                 getattr(bn, name).copy_(trainer.strategy.reduce(getattr(bn, name), reduce_op="mean"))
+        if not trainer.testing:
+            names = {bn: name for name, bn in pl_module.named_modules() if bn in self._saved}
+            values = {f"{names[bn]}.{b}": getattr(bn, b).clone() for bn in norms for b in STATISTICS[:2]}
+            self._validated = (trainer.global_step, values)
 
     def _restore(self) -> None:
         if self._saved is None:
@@ -143,5 +158,24 @@ class BNRecalibration(Callback):
     def on_test_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._restore()
 
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._loaded = None  # a resumed checkpoint's statistics are not tested
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        if self._validated is not None and self._validated[0] == trainer.global_step:  # validated these weights
+            checkpoint[CHECKPOINT_KEY] = self._validated[1]
+
+    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._loaded = checkpoint.get(CHECKPOINT_KEY)
+
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self._restore()  # before a checkpoint of the interrupted step is written
+
+
+def load_evaluated_statistics(module: LightningModule, checkpoint: dict[str, Any]) -> bool:
+    """Load into ``module`` the recalibrated batch-norm statistics its checkpoint was validated with (after
+    :func:`~snnlab.training.callbacks.ema.load_evaluated_weights`); whether the checkpoint had any."""
+    statistics = checkpoint.get(CHECKPOINT_KEY) or {}
+    for name, value in statistics.items():
+        module.get_buffer(name).copy_(value)
+    return bool(statistics)

@@ -160,6 +160,8 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     learning.check_trainer(cfg.trainer)
     net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
     check_train_steps(net, datamodule)
+    if cfg.get("compile"):  # in place: the state_dict keys stay those of the eager network
+        net.compile(dynamic=False)  # one graph per batch shape (dynamic shapes fail in Inductor here)
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     epochs = total_epochs(scheduler, cfg.trainer.max_epochs)
     loss, readout = build_head(cfg.classifier)

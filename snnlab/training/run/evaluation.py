@@ -10,6 +10,7 @@ import lightning
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 
 from snnlab.instantiate import ConfigError
+from snnlab.training.callbacks.bn_recalibration import load_evaluated_statistics
 from snnlab.training.callbacks.ema import load_evaluated_weights
 from snnlab.training.run.preflight import load_checkpoint
 from snnlab.training.run.resume import floats
@@ -20,7 +21,9 @@ def evaluate(run_dir: str | Path, checkpoint: str = "best", accelerator: str = "
     """Rebuild a finished run's exact model from its stored config, load ``checkpoint``, report test metrics;
     ``weights`` says which were tested: ``ema`` (the run evaluated with its EMA, ``ema.evaluate``) or ``trained``."""
     datamodule, module, path = load_run(run_dir, checkpoint)
-    weights = load_evaluated_weights(module, load_checkpoint(path, "--ckpt"))
+    checkpoint_data = load_checkpoint(path, "--ckpt")
+    weights = load_evaluated_weights(module, checkpoint_data)
+    load_evaluated_statistics(module, checkpoint_data)  # a short run's recalibrated batch-norm statistics
     trainer = eval_trainer(accelerator)
     trainer.test(module, datamodule=datamodule, verbose=False)
     return {**floats(trainer.callback_metrics), "checkpoint": str(path), "weights": weights}

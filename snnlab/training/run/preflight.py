@@ -165,9 +165,10 @@ def try_memory(cfg: DictConfig, module: SNNClassifier, batch: Any) -> None:
     steps, scaled to ``data.batch_size`` samples and all ``T`` steps (BPTT keeps them for the backward pass; a lower
     bound, so a run that fits is never refused), against the run device's free memory."""
     batch_size, available = cfg.data.get("batch_size"), available_memory(run_device(cfg.trainer))
-    if not isinstance(module.learning, BPTT) or not isinstance(batch_size, int) or available is None:
-        return
-    steps = module.encoder.T if module.encoder is not None else len(batch[0])
+    steps = getattr(module.encoder, "T", None) if module.encoder is not None else len(batch[0])
+    known = isinstance(batch_size, int) and isinstance(steps, int) and available is not None
+    if not isinstance(module.learning, BPTT) or not known:
+        return  # OTTT's memory does not grow with T
     need = activation_bytes(cfg, module, batch) / MEASURED_STEPS * batch_size * steps
     if "16" in str(cfg.trainer.get("precision", "32")):
         need /= 2  # mixed precision: activations in half precision
@@ -196,7 +197,8 @@ def activation_bytes(cfg: DictConfig, module: SNNClassifier, batch: Any) -> int:
     in training mode on the run's device; 0 when the network does not run on so few steps (the dry run says why)."""
     x, y = batch
     encoder, device = module.encoder, run_device(cfg.trainer)
-    x = x if encoder is not None else x[:MEASURED_STEPS]
+    if encoder is None:
+        x = x[:MEASURED_STEPS]  # time-first data
     sizes: dict[int, int] = {}
 
     def record(_: Any, __: Any, output: Any) -> None:
