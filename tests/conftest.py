@@ -16,11 +16,11 @@ import sys
 import pytest
 
 REQUIRE_EXTRAS = os.environ.get("SNNLAB_REQUIRE_EXTRAS", "").strip() not in ("", "0")
-# top-level modules of the extras that `make install` installs (dev: export, sweep, cluster, test-export,
+# top-level modules of the extras that `make install` installs (dev: export, sweep, cluster, loggers, test-export,
 # test-energy, test-sj), and numba, a hard dependency whose tests importorskip it
 EXTRA_MODULES = frozenset(
     {"nir", "nirtorch", "snntorch", "norse", "neurobench", "optuna", "hydra_plugins", "submitit", "spikingjelly"}
-    | {"numba"}
+    | {"wandb", "mlflow", "numba"}
 )
 # extras that cannot install on this Python: their tests may skip (test-sj: spikingjelly 2.0.0 needs Python >= 3.11)
 UNINSTALLABLE = ("test-sj", "spikingjelly") if sys.version_info < (3, 11) else ()

@@ -1,7 +1,7 @@
 """``logger=wandb`` (offline) and ``logger=mlflow`` (a file store in the run folder): a one-epoch tiny run through
 ``train.py`` writes each logger's files next to the CSV log, with every network address pointed at a closed port.
 
-The packages are the ``loggers`` optional dependencies (``pip install -e '.[loggers]'``); without them these skip.
+The packages are the ``loggers`` optional dependencies (in ``dev``); without them these skip, except in CI.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def train(run_dir: Path, logger: str) -> None:
 
 
 def test_wandb_writes_an_offline_run(tmp_path: Path) -> None:
-    pytest.importorskip("wandb", reason="needs wandb: pip install -e '.[loggers]'")
+    pytest.importorskip("wandb", reason="needs wandb: the loggers extra (pip install -e '.[loggers]')")
     train(tmp_path / "run", "wandb")
     (run,) = (tmp_path / "run/wandb").glob("offline-run-*")
     (records,) = run.glob("run-*.wandb")
@@ -44,7 +44,7 @@ def test_wandb_writes_an_offline_run(tmp_path: Path) -> None:
 
 
 def test_mlflow_writes_a_file_store_with_the_metrics(tmp_path: Path) -> None:
-    pytest.importorskip("mlflow", reason="needs mlflow-skinny: pip install -e '.[loggers]'")
+    pytest.importorskip("mlflow", reason="needs mlflow-skinny: the loggers extra (pip install -e '.[loggers]')")
     train(tmp_path / "run", "mlflow")
     (metrics,) = (tmp_path / "run/mlruns").glob("*/*/metrics")
     for name in ("train/loss", "val/acc", "test/acc"):
