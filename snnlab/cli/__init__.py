@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[..., Any], str]] = {
     "list": (commands.list_command, "every registered component, by kind"),
     "inspect": (commands.inspect_command, "the configured network without data files: inspect [overrides] [--json]"),
     "export": (commands.export_command, "a run's network as NIR: export RUN_DIR --format nir -o model.nir"),
-    "plot": (commands.plot_command, "firing rates and spike raster of a run: plot RUN_DIR"),
+    "plot": (commands.plot_command, "firing rates, spike rasters and rates over time of a run: plot RUN_DIR"),
 }
 TRAIN_HELP = "train a network: train [group=option ...] [key=value ...] (Hydra overrides; -m sweeps)"
 USAGE = f"usage: snnlab {{train,{','.join(SUBCOMMANDS)}}} ...\n\n  {'train':<10} {TRAIN_HELP}\n" + "".join(
