@@ -29,7 +29,7 @@ from torch import Tensor
 
 from snnlab.kernels import torch_backend
 from snnlab.kernels.cpu_codegen import BLOCK, KernelModule, Signature, backward_module, forward_module
-from snnlab.kernels.fused_args import FusedArgs, no_grad
+from snnlab.kernels.fused_args import FusedArgs, no_grad, output_grads, wanted_grads
 from snnlab.math.dynamics import NeuronDynamics
 
 CHUNK_STEPS = 1 << 18
@@ -249,14 +249,12 @@ def _backward(ctx: Any, grads: list[Tensor | None]) -> tuple[Any, ...]:
     n = ctx.n_states
     x_seq, *saved = ctx.saved_tensors
     states, tensors = saved[:n], saved[n:]
-    grad_s, *grad_last = grads[: n + 1]
-    grad_v_seq = grads[n + 1] if ctx.store_v_seq else None
+    grad_s, grad_last, grad_v_seq = output_grads(grads, n, ctx.store_v_seq)
     wanted = list(ctx.needs_input_grad[3])
     grad_x, *rest = backward_op(
         dynamics, x_seq, states, tensors, fixed, is_tensor, grad_s, grad_v_seq, grad_last, wanted
     )
-    computed = iter(rest[n:])
-    grad_p = [next(computed) if w else None for w in wanted]
+    grad_p = wanted_grads(wanted, rest[n:])
     return None, grad_x, rest[:n], grad_p, no_grad(fixed), no_grad(is_tensor), None
 
 

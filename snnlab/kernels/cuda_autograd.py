@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from snnlab.kernels import torch_backend
-from snnlab.kernels.fused_args import FusedArgs, no_grad
+from snnlab.kernels.fused_args import FusedArgs, no_grad, output_grads, wanted_grads
 from snnlab.kernels.op_keys import declaration, launcher_key, launcher_of
 from snnlab.math.dynamics import NeuronDynamics
 from snnlab.math.symbolic_step import symbolic_step
@@ -144,14 +144,12 @@ def _backward(ctx: Any, grads: list[Tensor | None]) -> tuple[Any, ...]:
     n = ctx.n_states
     c_seq, x_seq, *saved = ctx.saved_tensors
     states, tensors = saved[:n], saved[n:]
-    grad_s, *grad_last = grads[: n + 1]
-    grad_v_seq = grads[n + 1] if ctx.store_v_seq else None
+    grad_s, grad_last, grad_v_seq = output_grads(grads, n, ctx.store_v_seq)
     wanted = list(ctx.needs_input_grad[4])
     grad_x, *rest = backward_op(
         launcher, dynamics, c_seq, x_seq, states, tensors, fixed, is_tensor, grad_s, grad_v_seq, grad_last, wanted
     )
-    computed = iter(rest[n:])
-    grad_p = [next(computed) if w else None for w in wanted]
+    grad_p = wanted_grads(wanted, rest[n:])
     return None, None, grad_x, rest[:n], grad_p, no_grad(fixed), no_grad(is_tensor), None, None
 
 

@@ -144,3 +144,16 @@ def no_grad(values: list[Any]) -> list[Any] | None:
 
 def _contiguous(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.contiguous()
+
+
+def output_grads(
+    grads: Sequence[torch.Tensor | None], n_states: int, store_v_seq: bool
+) -> tuple[torch.Tensor | None, list[torch.Tensor | None], torch.Tensor | None]:
+    """``(grad s_seq, grads of the last states, grad v_seq)`` from the gradients of a fused op's output list."""
+    return grads[0], list(grads[1 : n_states + 1]), grads[n_states + 1] if store_v_seq else None
+
+
+def wanted_grads(wanted: Sequence[bool], computed: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:
+    """One gradient per parameter tensor: the next computed one where it is ``wanted``, else ``None``."""
+    found = iter(computed)
+    return [next(found) if w else None for w in wanted]
