@@ -6,28 +6,13 @@ import zlib
 
 import pytest
 import torch
+from reference_spike import RefSpike
 
 from snnlab import functional
 from snnlab.math.surrogate import ATan
 from snnlab.neurons import CUBALIF, IF, LIF, PLIF, RIF, AdaptiveLIF
 
 T, SHAPE = 6, (3, 7)
-ALPHA = 4.0  # default sigmoid surrogate
-
-
-class RefSpike(torch.autograd.Function):
-    """Θ(x) forward, α·σ(αx)·(1-σ(αx)) backward, written independently of snnlab.math.surrogate."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        sig = 1 / (1 + torch.exp(-ALPHA * x))
-        return g * ALPHA * sig * (1 - sig)
 
 
 def reference(kind, x_seq, v0, *, v_th, v_reset, detach_reset, decay_input=True, tau=None, w=None):

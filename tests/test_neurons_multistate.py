@@ -8,29 +8,14 @@ import zlib
 
 import pytest
 import torch
+from reference_spike import RefSpike
 
 from snnlab import registry
 from snnlab.kernels import cpu_backend, torch_backend
 from snnlab.neurons import CUBALIF, LIF, PLIF, AdaptiveLIF
 
 T, B, C = 6, 3, 4
-ALPHA = 4.0  # default sigmoid surrogate
 BACKENDS = {"torch": torch_backend.multi_step, "cpu": cpu_backend.multi_step}
-
-
-class RefSpike(torch.autograd.Function):
-    """Θ(x) forward, α·σ(αx)·(1-σ(αx)) backward, written independently of snnlab.math.surrogate."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return (x >= 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        sig = 1 / (1 + torch.exp(-ALPHA * x))
-        return g * ALPHA * sig * (1 - sig)
 
 
 def _reset(h, s, threshold, v_reset, detach_reset):
