@@ -14,6 +14,7 @@ from snnlab.layers.online_learning import (
     SpikeTraceOp,
     grad_with_trace,
 )
+from snnlab.layers.spike_products import SpikeMask, SpikeMatMul, SpikeSum
 from snnlab.layers.stateless import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -83,6 +84,9 @@ __all__ = [
     "ReplaceforGrad",
     "Scale",
     "ScaledWSConv2d",
+    "SpikeMask",
+    "SpikeMatMul",
+    "SpikeSum",
     "SpikeTraceOp",
     "StatelessModule",
     "StepModule",

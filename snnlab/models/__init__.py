@@ -19,6 +19,7 @@ from snnlab.models import (  # noqa: F401  (importing a family registers its bui
     resnet,
     sew_dvs,
     sew_resnet,
+    transformer,
     vgg,
     vggsnn,
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from snnlab import registry
-from snnlab.validate import positive
+from snnlab.validate import InvalidArgument, positive
 
 
 @registry.register("init", "default")
@@ -64,3 +64,28 @@ class XavierUniform(Init):
     def module(self, m: nn.Module) -> None:
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight, gain=self.gain)
+
+
+@registry.register("init", "trunc_normal")
+@dataclass(frozen=True, kw_only=True)
+class TruncNormal(Init):
+    """Weights from a normal of std ``std`` cut at ±2, absolute, as timm's ``trunc_normal_``, biases zero, on the layer
+    types in ``layers`` (``linear``, ``conv``: 1-D and 2-D convs); the spiking transformers' initialisation."""
+
+    std: float = 0.02
+    layers: tuple[str, ...] = ("linear",)
+
+    def __post_init__(self) -> None:
+        positive(self.std, "std", "trunc_normal")
+        bad = [name for name in self.layers if name not in _LAYER_TYPES]
+        if bad or isinstance(self.layers, str):
+            raise InvalidArgument("layers", self.layers, f"must be a list of {', '.join(_LAYER_TYPES)}", "trunc_normal")
+
+    def module(self, m: nn.Module) -> None:
+        if isinstance(m, tuple(t for name in self.layers for t in _LAYER_TYPES[name])):
+            nn.init.trunc_normal_(m.weight, std=self.std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+_LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {"linear": (nn.Linear,), "conv": (nn.Conv1d, nn.Conv2d)}

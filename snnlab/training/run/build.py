@@ -73,13 +73,19 @@ def build_learning(cfg: DictConfig) -> LearningMode:
 
 
 def build_model(
-    cfg: DictConfig, input_shape: tuple[int, ...], num_classes: int, learning: LearningMode | None = None
+    cfg: DictConfig,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    learning: LearningMode | None = None,
+    time_first: bool | None = None,
 ) -> nn.Module:
     """The network of ``cfg`` in the step mode it runs in (``cfg.step_mode``, or the one the learning mode needs)
-    on ``cfg.backend``, checked (and for OTTT converted to its online form) by the learning mode."""
+    on ``cfg.backend``, checked (and for OTTT converted to its online form) by the learning mode.  ``time_first``
+    (event data) fills a model's ``event_input`` key."""
     learning = learning or build_learning(cfg)
     step_mode = learning.step_mode(cfg.step_mode)
-    builder = instantiate(cfg.model, kind="model")
+    data_kind = {"event_input": time_first} if "event_input" in cfg.model and time_first is not None else {}
+    builder = instantiate(cfg.model, kind="model", **data_kind)
     net = builder(  # each factory's errors name its own config node
         input_shape=tuple(input_shape),
         num_classes=output_units(num_classes, cfg.classifier),
@@ -158,7 +164,7 @@ def build(cfg: DictConfig) -> tuple[SNNDataModule, SNNClassifier]:
     check_expected_data(cfg, datamodule.input_shape, datamodule.num_classes)
     learning = build_learning(cfg)
     learning.check_trainer(cfg.trainer)
-    net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning)
+    net = build_model(cfg, datamodule.input_shape, datamodule.num_classes, learning, datamodule.time_first)
     check_train_steps(net, datamodule)
     if cfg.get("compile"):  # in place: the state_dict keys stay those of the eager network
         net.compile(dynamic=False)  # one graph per batch shape (dynamic shapes fail in Inductor here)
