@@ -21,9 +21,9 @@ NeuronFactory = Callable[[], nn.Module]
 """``make_neuron()``: a fresh spiking neuron (one per layer)."""
 
 
-def default_neuron() -> nn.Module:
-    """The neuron used when a builder is called without ``make_neuron``: LIF(τ=2)."""
-    return LIF(tau=2.0)
+def default_neuron(**overrides: Any) -> nn.Module:
+    """The neuron used when a builder is called without ``make_neuron``: LIF(τ=2) (``overrides``: other settings)."""
+    return LIF(**{"tau": 2.0, **overrides})
 
 
 def component(value: Any, base: type, kind: str, owner: str, optional: bool = False) -> Any:

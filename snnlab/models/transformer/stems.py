@@ -163,19 +163,22 @@ class HierarchicalEmbed(Stem):
 
     Stage 0: ``conv3×3 → norm → [pool] → neuron`` per entry of ``init_widths`` (fractions of the stage's width) and
     ``init_pools``; a shortcut ``conv1×1 (stride 2^pools after it) → norm → neuron`` from the output of conv stage
-    ``shortcut_from`` is added.  Stages 1, 2, …: ``conv3×3 → norm → neuron → conv3×3 → norm → pool → neuron`` plus
-    ``conv1×1 / stride 2 → norm → neuron`` from the stage input.  ``stages``: stages of the network.
+    ``shortcut_from`` is added.  Stages 1, 2, …: two ``conv3×3 → norm → neuron``, the pool before the neuron of the
+    ``stage_pool`` one (``second``: CIFAR code; ``first``: ImageNet code), plus ``conv1×1 / stride 2 → norm →
+    neuron`` from the stage input.  ``stages``: stages of the network.
     """
 
     stages: int = 3
     init_widths: tuple[float, ...] = (0.5, 1.0)
     init_pools: tuple[bool, ...] = (False, False)
     shortcut_from: int = 0
+    stage_pool: str = "second"
     name: ClassVar[str] = "qkformer"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         positive_int(self.stages, "stages", self.name)
+        one_of(self.stage_pool, ("first", "second"), "stage_pool", self.name)
         n = len(self.init_widths) if isinstance(self.init_widths, Sequence) else 0
         fractions = n and all(isinstance(f, (int, float)) and 0 < f <= 1 for f in self.init_widths)
         if not fractions or self.init_widths[-1] != 1:
@@ -203,10 +206,8 @@ class HierarchicalEmbed(Stem):
         hw = pooled(hw, sum(self.init_pools))
         out: list[Embed] = [(nn.Sequential(*head, SpikeAdd(side, nn.Sequential(*tail))), hw)]
         for prev, dim in itertools.pairwise(dims):
-            main = nn.Sequential(
-                *parts.conv_norm(prev, dim, self.bias), parts.make_neuron(),
-                *parts.conv_norm(dim, dim, self.bias), pool(), parts.make_neuron(),
-            )  # fmt: skip
+            pools = (self.stage_pool == "first", self.stage_pool == "second")
+            main = nn.Sequential(*conv_stages([dim, dim], pools, prev, parts, self.bias, pool_first=True))
             side = nn.Sequential(*parts.conv_norm(prev, dim, self.bias, 1, 2), parts.make_neuron())
             hw = pooled(hw)
             out.append((SpikeAdd(side, main), hw))
