@@ -114,14 +114,17 @@ class SpikeAdd(nn.Module):
 class SPS(Stem):
     """Spikformer's spiking patch splitting: four ``conv3×3 → norm → neuron`` stages of widths D/8, D/4, D/2, D, a
     max pool after the neuron of each stage marked in ``pools``, then a relative position embedding
-    ``conv3×3 → norm → neuron`` whose spikes are added to the stage output."""
+    ``conv3×3 → norm → neuron`` whose spikes are added to the stage output.  ``pool_before_neuron``: the pools sit
+    between the norm and the neuron instead (SpikingJelly 2.0's Spikformer; the official code pools the spikes)."""
 
     pools_at: tuple[bool, ...] = (False, False, True, True)
+    pool_before_neuron: bool = False
     name: ClassVar[str] = "sps"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         object.__setattr__(self, "pools_at", flags(self.pools_at, 4, "pools_at", self.name))
+        boolean(self.pool_before_neuron, "pool_before_neuron", self.name)
 
     def pools(self) -> int:
         return sum(self.pools_at)
@@ -134,7 +137,7 @@ class SPS(Stem):
 
     def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
         (dim,) = dims
-        body = conv_stages(self.widths(dim), self.pools_at, in_channels, parts, self.bias, pool_first=False)
+        body = conv_stages(self.widths(dim), self.pools_at, in_channels, parts, self.bias, self.pool_before_neuron)
         rpe = nn.Sequential(*parts.conv_norm(dim, dim, self.bias), parts.make_neuron())
         return [(nn.Sequential(*body, SpikeAdd(rpe)), pooled(hw, self.pools()))]
 
@@ -150,7 +153,7 @@ class MembraneSPS(SPS):
     def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
         (dim,) = dims
         widths = self.widths(dim)
-        body = conv_stages(widths[:3], self.pools_at[:3], in_channels, parts, self.bias, pool_first=False)
+        body = conv_stages(widths[:3], self.pools_at[:3], in_channels, parts, self.bias, self.pool_before_neuron)
         body += parts.conv_norm(widths[2], dim, self.bias) + ([pool()] if self.pools_at[3] else [])
         rpe = nn.Sequential(parts.make_neuron(), *parts.conv_norm(dim, dim, False))
         return [(nn.Sequential(*body, SpikeAdd(rpe)), pooled(hw, self.pools()))]
