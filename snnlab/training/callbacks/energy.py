@@ -1,4 +1,5 @@
-"""A Lightning callback that measures NeuroBench energy proxies on the test set (:mod:`snnlab.metrics.energy`)."""
+"""A Lightning callback that measures energy proxies on the test set (:mod:`snnlab.metrics.energy`): NeuroBench's
+synaptic operations and the spiking-transformer papers' energy estimate."""
 
 from __future__ import annotations
 
@@ -6,23 +7,25 @@ from typing import Any
 
 from lightning import Callback, LightningModule, Trainer
 
-from snnlab.metrics.energy import EnergyMeter
+from snnlab.metrics.energy import E_AC_PJ, E_MAC_PJ, EnergyMeter
 
 
 class EnergyCallback(Callback):
     """Hooks an :class:`~snnlab.metrics.EnergyMeter` on ``pl_module.net`` during ``trainer.test``.
 
     At the end of the test epoch it logs, per sample, ``test/synops`` (effective ACs + MACs),
-    ``test/synops_acs``, ``test/synops_macs``, ``test/synops_dense``, and ``test/sparsity`` and
-    ``test/footprint_bytes``, and keeps the full report (by layer too) in :attr:`report` for ``summary.json``.
+    ``test/synops_acs``, ``test/synops_macs``, ``test/synops_dense``, ``test/sparsity``,
+    ``test/footprint_bytes`` and ``test/energy_mj`` (the paper-style estimate, with ``e_ac_pj`` and ``e_mac_pj``
+    per operation), and keeps the full report (by layer too) in :attr:`report` for ``summary.json``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, e_ac_pj: float = E_AC_PJ, e_mac_pj: float = E_MAC_PJ) -> None:
+        self.e_ac_pj, self.e_mac_pj = float(e_ac_pj), float(e_mac_pj)
         self.meter: EnergyMeter | None = None
         self.report: dict[str, Any] = {}
 
     def on_test_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.meter = EnergyMeter(pl_module.net)
+        self.meter = EnergyMeter(pl_module.net, self.e_ac_pj, self.e_mac_pj)
 
     def on_test_batch_end(
         self,
@@ -50,5 +53,6 @@ class EnergyCallback(Callback):
             "test/synops_dense": synops["dense"],
             "test/sparsity": self.report["activation_sparsity"],
             "test/footprint_bytes": float(self.report["footprint_bytes"]),
+            "test/energy_mj": self.report["paper_energy"]["mj_per_sample"],
         }
         pl_module.log_dict(values, sync_dist=True)

@@ -80,5 +80,8 @@ def print_summary(summary: dict[str, Any], console: Console | None = None) -> No
         value = summary.get(key)
         if value is not None:
             table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    paper = (summary.get("energy") or {}).get("paper_energy")
+    if paper:  # the test set's energy per image, as the spiking-transformer papers count it (README, Energy metrics)
+        table.add_row("energy_mj_per_sample", f"{paper['mj_per_sample']:.4g}")
     console.print(table)
     console.print(f"run folder: {summary.get('output_dir')}", soft_wrap=True, highlight=False, markup=False)

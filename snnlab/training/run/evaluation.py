@@ -12,6 +12,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from snnlab.instantiate import ConfigError
 from snnlab.training.callbacks.bn_recalibration import load_evaluated_statistics
 from snnlab.training.callbacks.ema import load_evaluated_weights
+from snnlab.training.callbacks.energy import EnergyCallback
 from snnlab.training.run.preflight import load_checkpoint
 from snnlab.training.run.resume import floats
 from snnlab.training.run.run_files import load_run
@@ -30,10 +31,13 @@ def evaluate(run_dir: str | Path, checkpoint: str = "best", accelerator: str = "
 
 
 def eval_trainer(accelerator: str) -> lightning.Trainer:
-    """A one-device trainer without logger or progress bar; an accelerator this machine lacks (or Lightning does not
-    know) is a :class:`ConfigError` naming ``--accelerator``."""
+    """A one-device trainer without logger or progress bar that measures the energy proxies (``test/energy_mj``,
+    ``test/synops``, ...); an accelerator this machine lacks (or Lightning does not know) is a :class:`ConfigError`
+    naming ``--accelerator``."""
     try:
-        return lightning.Trainer(accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False)
+        return lightning.Trainer(
+            accelerator=accelerator, devices=1, logger=False, enable_progress_bar=False, callbacks=[EnergyCallback()]
+        )
     except (MisconfigurationException, ValueError) as e:
         reason = str(e).strip().rstrip(".!")
         raise ConfigError(

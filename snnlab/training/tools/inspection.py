@@ -5,6 +5,12 @@ count (class attributes ``input_shape``/``num_classes``, or a ``sample_shape(**d
 the shape depends on the config, as for event frames).  One forward pass of random input (batch 1, eval mode)
 records each layer's output shape.  The sample transforms come from the data module built from the config (its
 constructor reads no file).
+
+The same pass, with the input the run would give the network (the encoder's output of one random image, or random
+event frames), measures what of the papers' energy estimate (:mod:`snnlab.metrics.energy`) does not depend on
+trained weights and real data: the first layer's MACs and the ACs if every input of the other layers spiked at
+every step.  The estimate itself needs both; a run puts it in ``summary.json`` (``energy.paper_energy``) and
+``snnlab eval`` prints it (``test/energy_mj``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from snnlab import data  # noqa: F401  (registers the data modules)
 from snnlab.functional import reset_net
 from snnlab.instantiate import check_keys, instantiate, target_path
 from snnlab.layers import Identity
+from snnlab.metrics import EnergyMeter
 from snnlab.neurons.base import BaseNode
 from snnlab.training.module.optimizers import build_optimizer
 from snnlab.training.module.schedulers import epoch_end, total_epochs
@@ -100,13 +107,15 @@ def describe(cfg: DictConfig) -> dict[str, Any]:
 
     found = list(_layers(net))
     handles = [m.register_forward_hook(record(name)) for name, m in found]
-    x = torch.rand(cfg.T, 1, *shape)
+    x = network_input(cfg, shape)
     reset_net(net)
-    if step_mode == "m":
-        net(x)
-    else:
-        for x_t in x:
-            net(x_t)
+    with EnergyMeter(net) as meter:
+        if step_mode == "m":
+            net(x)
+        else:
+            for x_t in x:
+                net(x_t)
+        meter.add_samples(1)
     reset_net(net)
     for handle in handles:
         handle.remove()
@@ -126,7 +135,24 @@ def describe(cfg: DictConfig) -> dict[str, Any]:
         **lr_schedule(cfg, net),
         "layers": rows,
         "transforms": data_transforms(cfg),
+        "energy": architecture_energy(meter),
     }
+
+
+def network_input(cfg: DictConfig, shape: tuple[int, ...]) -> torch.Tensor:
+    """``[T, 1, *shape]``: random event frames for time-first data, else the encoder's output for a random image
+    (direct coding: the same image at every step, as in a run)."""
+    cls = get_class(target_path(OmegaConf.to_container(cfg.data, resolve=True)["_target_"], "data"))
+    if getattr(cls, "time_first", False):
+        return torch.rand(cfg.T, 1, *shape)
+    return instantiate(cfg.encoder, kind="encoder")(torch.rand(1, *shape))
+
+
+def architecture_energy(meter: EnergyMeter) -> dict[str, Any]:
+    """The parts of the paper-style energy estimate that depend on the architecture only (one sample)."""
+    paper = meter.paper_energy()
+    keys = ("first_layer", "first_layer_macs", "first_layer_steps", "dense_acs", "dense_mj_per_sample")
+    return {key: paper[key] for key in (*keys, "e_ac_pj", "e_mac_pj")}
 
 
 def render(info: dict[str, Any]) -> str:
@@ -148,8 +174,24 @@ def render(info: dict[str, Any]) -> str:
         f"epochs: {info['total_epochs']}; learning rate {info['lr_schedule'][0]:.3g} → {info['lr_schedule'][-1]:.3g} "
         f"(lowest {min(info['lr_schedule']):.3g}, highest {max(info['lr_schedule']):.3g})",
         *(f"{split} transforms: {' → '.join(steps) or 'none'}" for split, steps in info["transforms"].items()),
+        *energy_lines(info["energy"], info["T"]),
     ]
     return "\n".join(lines)
+
+
+def energy_lines(energy: dict[str, Any], T: int) -> list[str]:
+    """The architecture's share of the energy estimate, and where the measured one is."""
+    if energy["first_layer"] is None:
+        return []
+    steps = energy["first_layer_steps"]
+    when = "once: the same input at every step" if steps == 1 < T else f"at {steps:g} of {T} steps"
+    return [
+        f"energy (papers' convention, E_MAC {energy['e_mac_pj']} pJ, E_AC {energy['e_ac_pj']} pJ): first layer "
+        f"{energy['first_layer']} {energy['first_layer_macs']:,.0f} MACs per sample ({when})",
+        f"  with one spike per input and step in every later layer: {energy['dense_acs']:,.0f} ACs, "
+        f"{energy['dense_mj_per_sample']:.4g} mJ per sample; measured (trained weights, test data): a run's "
+        "summary.json (energy.paper_energy), snnlab eval RUN_DIR (test/energy_mj)",
+    ]
 
 
 def inspect_network(argv: Sequence[str] | None, config_dir: str | Path) -> dict[str, Any]:
