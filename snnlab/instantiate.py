@@ -170,18 +170,23 @@ class Component:
         return f"Component({self._path}: {self._obj!r})"
 
 
+def _key_kind(key: str) -> str | None:
+    """The registry kind a key names: the key itself, or the kind it ends in after an ``_`` (``early_token_mixer``)."""
+    return next((kind for kind in registry.kinds() if key == kind or key.endswith(f"_{kind}")), None)
+
+
 def _nested(key: str, value: Any, raw: Any, path: str) -> Any:
-    """The value of ``key``: a nested ``_target_`` node is built (looked up in kind ``key`` when that is a kind); a
-    bare name or ``{name: ...}`` of a kind's component is refused, showing the node spelling."""
-    is_kind = key in registry.kinds()
+    """The value of ``key``: a nested ``_target_`` node is built (looked up in the kind ``key`` names, see
+    :func:`_key_kind`); a bare name or ``{name: ...}`` of a kind's component is refused, showing the node spelling."""
+    kind = _key_kind(key)
     if isinstance(value, Mapping) and "_target_" in value:
-        return _build(value, raw, path, key if is_kind else None, {})
+        return _build(value, raw, path, kind, {})
     name = value.get("name") if isinstance(value, Mapping) else value
-    if is_kind and isinstance(name, str) and name in registry.names(key) and callable(registry.get(key, name)):
+    if kind and isinstance(name, str) and name in registry.names(kind) and callable(registry.get(kind, name)):
         args = "".join(f", {k}: {v}" for k, v in value.items() if k != "name") if isinstance(value, Mapping) else ""
         raise ConfigError(
-            f"{path}={value!r}: a {key} is chosen by a _target_ node: {path}={{_target_: {name}{args}}} "
-            f"(`snnlab list` shows the {key} components)"
+            f"{path}={value!r}: a {kind} is chosen by a _target_ node: {path}={{_target_: {name}{args}}} "
+            f"(`snnlab list` shows the {kind} components)"
         )
     return value
 

@@ -51,6 +51,15 @@ RECIPES = {
     "sew_dvsgesture": (16, "97.92"),
     "sew_cifar10dvs": (16, "74.4"),
     "ottt_vgg_cifar10": (6, "93.52"),
+    "spikformer_4_384_cifar10": (4, "95.19"),
+    "spikformer_4_384_cifar100": (4, "77.86"),
+    "spikformer_2_256_cifar10dvs": (16, "80.9"),
+    "sdt_2_512_cifar10": (4, "95.6"),
+    "sdt_2_512_cifar100": (4, "78.4"),
+    "qkformer_4_384_cifar10": (4, "96.18"),
+    "qkformer_4_384_cifar100": (4, "81.15"),
+    "qkformer_cifar10dvs": (16, "84.0"),
+    "qkformer_10_768_imagenet": (4, "84.22"),
 }
 DEMOS = ["demo_plif_mnist5k", "ottt_mnist5k"]
 # The STBP code's settings (V_th 0.75, torch's default init, no BN) leave CIFARNet silent from conv 3 on at init on
@@ -118,6 +127,10 @@ def test_recipe_trains_one_batch(name: str, tmp_path: Path, monkeypatch: pytest.
                 cfg.data[key] = value
         if "width_mult" in cfg.model:
             cfg.model.width_mult = 1 / 16
+        if "dim" in cfg.model:  # spiking transformers: width 32 (stages of 8, 16, 32), 2 heads, one block per stage
+            stages = len(cfg.model.depths)
+            cfg.model.dim, cfg.model.depths = 32, [1] * stages
+            cfg.model.heads = 2 if isinstance(cfg.model.heads, int) else [2] * stages
     torch.manual_seed(0)
     datamodule, module = build(cfg)
     datamodule.setup("fit")
