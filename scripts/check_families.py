@@ -6,14 +6,19 @@ digits resized (``data.resize``) and their grey channel replicated (``data.chann
 made for (3 channels for the CIFAR nets, 2 for the event nets).  The test accuracy comes from each run's
 ``summary.json`` (the checkpoint with the best validation accuracy, scored on the 1000 held-out test digits).
 
-    python scripts/check_families.py                          # every family, 2 epochs, table + families.json
+A family made of swappable components has several entries, ``<family>:<variant>`` (``transformer:sps+ssa``), each
+run as ``model=<family>`` with its own overrides; ``--families transformer`` runs all of them.
+
+    python scripts/check_families.py                          # every entry, 2 epochs, table + families.json
     python scripts/check_families.py --families cnn vgg --json out.json -- T=2   # after --: overrides for every run
+    python scripts/check_families.py --families transformer   # the transformer entries (one per stem/mixer)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -60,12 +65,65 @@ FAMILIES: dict[str, list[str]] = {
 }
 """Per-family overrides: a scaled-down net on digits shaped like the family's input."""
 
+TRANSFORMER = ["model.dim=64", "model.heads=4", "T=2"]
+"""Spiking transformers of width 64 (4 heads) at T=2, on the 28×28 digits."""
+SPS = [*TRANSFORMER, "model.depths=[1]", "model.stem.pools_at=[true,true,false,false]", "trainer.max_epochs=3"]
+"""One block on 7×7 tokens (the pools at the first two conv stages, so that the wider ones run on 7×7 maps)."""
+QKFORMER = [
+    *TRANSFORMER,
+    "model/stem=qkformer",
+    "model.stem.stages=2",
+    "model.stem.init_pools=[true,false]",
+    "model.depths=[1,1]",
+    "model.early_token_mixer={_target_: qk_token}",
+    "trainer.max_epochs=4",
+]
+"""Two stages (14×14 tokens of width 32 with Q-K token attention, then 7×7 of width 64 with SSA), a block each."""
+FAMILIES |= {
+    "transformer:sps+ssa": [*SPS],
+    "transformer:sps+random_qk": [*SPS, "model/token_mixer=random_qk"],
+    "transformer:sps+qk_token": [*SPS, "model/token_mixer=qk_token"],
+    "transformer:sps+sdsa": [*SPS, "model/token_mixer=sdsa"],
+    "transformer:sdt_sps+sdsa": [
+        *SPS,
+        "model/stem=sdt_sps",
+        "model/token_mixer=sdsa",
+        "model.residual=membrane",
+        "model.head_neuron=true",
+    ],
+    "transformer:qkformer+qk_token+ssa": [*QKFORMER],
+}
+"""Transformer entries: each stem and token mixer, the spike and the membrane residual."""
+
+
+def family_of(entry: str) -> str:
+    """The registered model family of an entry (``transformer:sps+ssa`` → ``transformer``)."""
+    return entry.split(":", 1)[0]
+
+
+def entries(names: list[str]) -> list[str]:
+    """The entries that ``names`` select: an entry by its name, a family by all of its entries (itself when it has
+    none); an unknown name raises ``ValueError`` naming the valid ones."""
+    families = registry.names("model")
+    out: list[str] = []
+    for name in names:
+        own = [e for e in FAMILIES if family_of(e) == name and e != name]
+        if name in families and own:
+            out += own
+        elif name in families or (name in FAMILIES and family_of(name) in families):
+            out.append(name)
+        else:
+            valid = sorted(set(families) | set(FAMILIES))
+            raise ValueError(f"unknown families or entries {name!r}; valid: {', '.join(valid)}")
+    return list(dict.fromkeys(out))
+
 
 def run_family(family: str, out_dir: Path, extra: list[str], timeout: float) -> dict[str, object]:
-    """Train ``family`` in a fresh process; its row: test accuracy, params, wall time, or the error."""
-    run_dir = out_dir / family
-    overrides = [f"model={family}", *COMMON, *FAMILIES.get(family, []), *extra]
-    cmd = [sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}", f"task_name=families_{family}"]
+    """Train the entry ``family`` in a fresh process; its row: test accuracy, params, wall time, or the error."""
+    folder = re.sub(r"[^\w.-]", "_", family)
+    run_dir = out_dir / folder
+    overrides = [f"model={family_of(family)}", *COMMON, *FAMILIES.get(family, []), *extra]
+    cmd = [sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}", f"task_name=families_{folder}"]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -95,20 +153,23 @@ def table(rows: list[dict[str, object]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", nargs="+", default=registry.names("model"), help="families to run (default: all)")
+    parser.add_argument(
+        "--families", nargs="+", default=registry.names("model"), help="families or entries to run (default: all)"
+    )
     parser.add_argument("--json", type=Path, default=Path("families.json"), help="where to write the rows")
     parser.add_argument("--out", type=Path, default=None, help="run folders (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per family before it counts as failed")
     parser.add_argument("--min-acc", type=float, default=0.9, help="exit 1 if a family's test accuracy is lower")
     parser.add_argument("overrides", nargs="*", help="after --: overrides for every run")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.families) - set(registry.names("model")))
-    if unknown:
-        parser.error(f"unknown families {unknown}; valid: {', '.join(registry.names('model'))}")
+    try:
+        selected = entries(args.families)
+    except ValueError as e:
+        parser.error(str(e))
     with tempfile.TemporaryDirectory(prefix="snnlab_families_") as tmp:
         out_dir = args.out or Path(tmp)
         rows = []
-        for family in args.families:
+        for family in selected:
             rows.append(run_family(family, out_dir, args.overrides, args.timeout))
             r = rows[-1]
             print(f"{family}: test_acc={r.get('test_acc', r.get('error'))} ({r['wall_s']} s)", flush=True)

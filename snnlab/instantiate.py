@@ -120,15 +120,29 @@ def _source(raw: Mapping[str, Any] | None, key: str) -> str | None:
     return match.group(1) if match else None
 
 
+_MISSING = object()
+
+
+def _lookup(node: Mapping[str, Any], key: str) -> Any:
+    """``node[key]``, following dots into nested nodes (``stem.pools_at``); :data:`_MISSING` when absent."""
+    value: Any = node
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
 def config_error(
     path: str, node: Mapping[str, Any], error: BaseException, raw: Mapping[str, Any] | None = None
 ) -> ConfigError:
     """``error``, raised by the node at ``path``, as a :class:`ConfigError` that names the node (and, for an
-    :class:`~snnlab.validate.InvalidArgument` of one of its keys, the key and its value)."""
+    :class:`~snnlab.validate.InvalidArgument` of one of its keys, the key and its value; a dotted argument,
+    ``stem.input``, names a key of a nested node)."""
     if isinstance(error, ConfigError):
         return error
-    if isinstance(error, InvalidArgument) and error.argument in node:
-        key, value = error.argument, node[error.argument]
+    if isinstance(error, InvalidArgument) and (value := _lookup(node, error.argument)) is not _MISSING:
+        key = error.argument
         source = _source(raw, key)
         where = f"{source}={value!r} (as {path}.{key})" if source else f"{path}.{key}={value!r}"
         return ConfigError(f"{where}: {error.expected}")
@@ -170,15 +184,15 @@ class Component:
         return f"Component({self._path}: {self._obj!r})"
 
 
-def _key_kind(key: str) -> str | None:
+def key_kind(key: str) -> str | None:
     """The registry kind a key names: the key itself, or the kind it ends in after an ``_`` (``early_token_mixer``)."""
     return next((kind for kind in registry.kinds() if key == kind or key.endswith(f"_{kind}")), None)
 
 
 def _nested(key: str, value: Any, raw: Any, path: str) -> Any:
     """The value of ``key``: a nested ``_target_`` node is built (looked up in the kind ``key`` names, see
-    :func:`_key_kind`); a bare name or ``{name: ...}`` of a kind's component is refused, showing the node spelling."""
-    kind = _key_kind(key)
+    :func:`key_kind`); a bare name or ``{name: ...}`` of a kind's component is refused, showing the node spelling."""
+    kind = key_kind(key)
     if isinstance(value, Mapping) and "_target_" in value:
         return _build(value, raw, path, kind, {})
     name = value.get("name") if isinstance(value, Mapping) else value

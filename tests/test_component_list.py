@@ -13,16 +13,17 @@ import snnlab.training  # noqa: F401  (registers the losses, readouts and learni
 from snnlab import registry
 from snnlab.cli.commands import list_command
 from snnlab.conf import CONFIG_DIR
+from snnlab.instantiate import key_kind
 
 
 def short_targets(node: Any, kind: str) -> Iterator[tuple[str, str]]:
-    """``(kind, name)`` of every short ``_target_`` in ``node``: a node's kind is the key that holds it."""
+    """``(kind, name)`` of every short ``_target_`` in ``node``: a node's kind is the one the key that holds it names."""
     if isinstance(node, dict):
         target = node.get("_target_")
         if isinstance(target, str) and "." not in target:
             yield kind, target
         for key, value in node.items():
-            yield from short_targets(value, str(key))
+            yield from short_targets(value, key_kind(str(key)) or str(key))
 
 
 CONFIG_TARGETS = sorted(
@@ -44,7 +45,7 @@ def test_the_configs_use_nested_component_nodes() -> None:
 def test_list_shows_every_kind_and_every_config_component(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "300")  # wide enough that no cell wraps
+    monkeypatch.setenv("COLUMNS", "1000")  # wide enough that no cell wraps
     list_command([])
     rows = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.count("│") > 3}
     for kind in registry.kinds():

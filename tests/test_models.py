@@ -24,9 +24,15 @@ SMALL = {
     "sew_resnet": {"depth": 18, "width_mult": 1 / 16},
     "sew_dvs": {"channels": [4, 4, 8]},
     "ottt_vgg": {"width_mult": 1 / 16},  # scaled-WS convs, no norm by default (OTTT's normaliser-free VGG)
+    "transformer": {"dim": 16, "heads": 2, "depths": [1]},
 }
 MODELS = list_models()  # the sweeps take every registered family, so a new one cannot be left out
-NO_DROPOUT = {"sew_resnet", "sew_dvs", "vggsnn"}  # no hidden FC layer and no dropout position: they refuse dropout
+NO_DROPOUT = {
+    "sew_resnet",
+    "sew_dvs",
+    "vggsnn",
+    "transformer",
+}  # no hidden FC layer and no dropout position: they refuse dropout
 
 
 def small(name: str) -> dict:

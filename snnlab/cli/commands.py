@@ -51,8 +51,7 @@ def list_command(argv: list[str] | None = None) -> None:
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml"))) if group.is_dir() else ""
         spelling = [f"{kind}=OPTION, {kind}._target_=NAME"] if options else []
         spelling += [f"{key}=NAME" if scalar else f"{key}={{_target_: NAME, ...}}" for key, scalar in keys[kind]]
-        anywhere = f"NODE.{kind}={{_target_: NAME, ...}} (a {kind!r} key of any node, or one ending in '_{kind}')"
-        spelling = spelling or [anywhere]
+        spelling = spelling or [f"NODE.{kind}={{_target_: NAME, ...}} (a key {kind} or *_{kind} of any node)"]
         table.add_row(kind, ", ".join(registry.names(kind)), "\n".join(spelling), options)
     for group in sorted(p for p in CONFIG_DIR.iterdir() if p.is_dir() and p.name not in [*registry.kinds(), "hydra"]):
         options = ", ".join(sorted(f.stem for f in group.glob("*.yaml")))

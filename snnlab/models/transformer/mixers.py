@@ -39,8 +39,9 @@ class TokenMixer:
     def check_heads(self, dim: int, heads: int) -> None:
         positive_int(heads, "heads", "transformer")
         if dim % heads:
+            valid = ", ".join(str(n) for n in range(1, dim + 1) if dim % n == 0)
             raise InvalidArgument("heads", heads, f"must divide the stage's width {dim} (the {self.name} mixer "
-                                  "splits the channels into equal heads)", "transformer")  # fmt: skip
+                                  f"splits the channels into equal heads): valid: {valid}", "transformer")  # fmt: skip
 
     def build(self, dim: int, heads: int, parts: Parts, qkv_bias: bool) -> nn.Module:
         self.check_heads(dim, heads)

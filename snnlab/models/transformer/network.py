@@ -109,7 +109,10 @@ def transformer(
         raise InvalidArgument("dim", dim, f"must be divisible by {2 ** (levels - 1)} (the stages halve it)", owner)
     dims = [dim // 2 ** (levels - 1 - i) for i in range(levels)]
     in_channels, hw = image_input(owner, input_shape)
-    stem.check_input(input_shape, event_input)
+    try:
+        stem.check_input(input_shape, event_input)
+    except InvalidArgument as e:  # a key of the stem's node: stem.<key>
+        raise InvalidArgument(f"stem.{e.argument}", e.value, e.expected, owner) from e
     parts = Parts(make_neuron, norm or NormFactory(), projection)
     stages = []
     for i, (embed, _) in enumerate(stem.embeds(in_channels, hw, dims, parts)):

@@ -64,18 +64,23 @@ class Stem:
         """Halvings of the input's height and width before the last stage."""
         raise NotImplementedError
 
+    def pools_key(self) -> tuple[str, object, str]:
+        """The key that sets the pools, its value, and how they are counted (for the error of too small inputs)."""
+        raise NotImplementedError
+
     def check_input(self, input_shape: Sequence[int], event_input: bool | None) -> None:
         """Refuse data the stem is not made for, and inputs too small for its pools."""
         if event_input is not None and self.input != "any" and event_input != (self.input == "events"):
-            given = "event frames" if event_input else "static images"
+            given, valid = ("event frames", "events") if event_input else ("static images", "image")
             raise InvalidArgument(
                 "input", self.input, f"the stem is made for {self.input} but the data gives {given} "
-                f"(input_shape {tuple(input_shape)}); choose a stem for that data or set stem.input", self.name
+                f"(input_shape {tuple(input_shape)}); valid for this data: {valid}, any", self.name
             )  # fmt: skip
         need = 2 ** self.pools()
         if min(input_shape[1:]) < need:
+            key, value, counted = self.pools_key()
             raise InvalidArgument(
-                "pools", self.pools(), f"the stem's {self.pools()} pools leave no tokens of an input "
+                key, value, f"the stem's {self.pools()} pools{counted} leave no tokens of an input "
                 f"{input_shape[1]}×{input_shape[2]}: it needs at least {need}×{need} (use fewer pools or larger "
                 "inputs)", self.name
             )  # fmt: skip
@@ -128,6 +133,9 @@ class SPS(Stem):
 
     def pools(self) -> int:
         return sum(self.pools_at)
+
+    def pools_key(self) -> tuple[str, object, str]:
+        return "pools_at", list(self.pools_at), ""
 
     def widths(self, dim: int) -> list[int]:
         if dim % 8:
@@ -198,6 +206,10 @@ class HierarchicalEmbed(Stem):
 
     def pools(self) -> int:
         return sum(self.init_pools) + self.stages - 1
+
+    def pools_key(self) -> tuple[str, object, str]:
+        counted = f" ({sum(self.init_pools)} of init_pools, {self.stages - 1} between stages={self.stages})"
+        return "init_pools", list(self.init_pools), counted
 
     def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
         widths = [max(1, round(dims[0] * f)) for f in self.init_widths]
