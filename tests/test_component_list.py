@@ -17,7 +17,7 @@ from snnlab.instantiate import key_kind
 
 
 def short_targets(node: Any, kind: str) -> Iterator[tuple[str, str]]:
-    """``(kind, name)`` of every short ``_target_`` in ``node``: a node's kind is the one the key that holds it names."""
+    """``(kind, name)`` of every short ``_target_`` in ``node``: the kind named by the key holding a node."""
     if isinstance(node, dict):
         target = node.get("_target_")
         if isinstance(target, str) and "." not in target:
@@ -31,7 +31,7 @@ CONFIG_TARGETS = sorted(
         (kind, name)
         for file in CONFIG_DIR.rglob("*.yaml")
         for kind, name in short_targets(
-            OmegaConf.to_container(OmegaConf.load(file)), (*file.parent.relative_to(CONFIG_DIR).parts, "")[0]
+            OmegaConf.to_container(OmegaConf.load(file)), ("", *file.parent.relative_to(CONFIG_DIR).parts)[-1]
         )
     }
 )

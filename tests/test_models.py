@@ -32,7 +32,7 @@ NO_DROPOUT = {
     "sew_dvs",
     "vggsnn",
     "transformer",
-}  # no hidden FC layer and no dropout position: they refuse dropout
+}  # no dropout position: they refuse dropout
 
 
 def small(name: str) -> dict:
