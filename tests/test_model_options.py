@@ -43,6 +43,7 @@ BASE: dict[str, dict[str, Any]] = {  # valid small options; each case below over
     "resnet19": {"width_mult": 1 / 32},
     "sew_resnet": {"depth": 18, "width_mult": 1 / 16},
     "sew_dvs": {"channels": [4, 4]},
+    "transformer": {"dim": 16, "heads": 2, "depths": [1]},
 }
 
 BAD_SIZES = [  # (family, options, the parameter the error names)
@@ -88,14 +89,21 @@ BAD_SIZES = [  # (family, options, the parameter the error names)
     ("sew_dvs", {"channels": []}, "channels"),
     ("sew_dvs", {"channels": [4, -1]}, "channels"),
     ("sew_dvs", {"width_mult": -1}, "width_mult"),
+    ("transformer", {"dim": 0}, "dim"),
+    ("transformer", {"heads": 3}, "heads"),
+    ("transformer", {"depths": [1, 1]}, "depths"),
+    ("transformer", {"mlp_ratio": 0}, "mlp_ratio"),
+    ("transformer", {"residual": "sum"}, "residual"),
     # a component given by name instead of as the built node
     ("sew_dvs", {"connect": "ADD"}, "connect"),
     ("sew_resnet", {"init": "kaiming_fan_out"}, "init"),
     ("plif_net", {"pool": "max"}, "pool"),
+    ("transformer", {"stem": "sps"}, "stem"),
     # a dropout the family has no place for
     ("sew_resnet", {"dropout": SpikingDropout()}, "dropout"),
     ("sew_dvs", {"dropout": DropConnect()}, "dropout"),
     ("vggsnn", {"dropout": SpikingDropout()}, "dropout"),
+    ("transformer", {"dropout": SpikingDropout()}, "dropout"),
     ("ottt_vgg", {"dropout": DropConnect()}, "dropout"),
     ("plif_net", {"fc_dropout": [], "dropout": SpikingDropout()}, "dropout"),
     ("mlp", {"hidden": [], "dropout": SpikingDropout()}, "dropout"),
@@ -150,7 +158,7 @@ def test_dropout_refusal_says_why() -> None:
 
 
 def test_registered_component_names() -> None:
-    assert registry.names("init") == ["default", "kaiming_fan_out", "vgg", "xavier_uniform"]
+    assert registry.names("init") == ["default", "kaiming_fan_out", "trunc_normal", "vgg", "xavier_uniform"]
     assert registry.names("connect") == ["ADD", "AND", "IAND"]
     assert registry.names("pool") == ["avg", "max"]
 
@@ -257,3 +265,16 @@ def test_create_model_is_multi_step_by_default_and_single_step_on_request() -> N
 def test_create_model_refuses_a_step_mode_a_layer_cannot_run() -> None:
     with pytest.raises(ValueError, match="step_mode"):
         create_model("resnet19", input_shape=(3, 8, 8), num_classes=10, norm=TdBN(), width_mult=1 / 32, step_mode="s")
+
+
+def test_trunc_normal_std_and_layer_types() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(64, 256, 3), nn.Linear(512, 512))
+    conv = net[0].weight.clone()
+    registry.build("init", "trunc_normal", std=0.02, layers=("linear",))(net)
+    assert net[1].weight.std().item() == pytest.approx(0.02, rel=0.02) and not net[1].bias.any()
+    assert torch.equal(net[0].weight, conv)  # linear layers only
+    registry.build("init", "trunc_normal", std=0.05, layers=("conv",))(net)
+    assert net[0].weight.std().item() == pytest.approx(0.05, rel=0.02)
+    with pytest.raises(InvalidArgument, match="layers"):
+        registry.build("init", "trunc_normal", layers=("dense",))
