@@ -272,7 +272,7 @@ def sdt(mlp_ratio: float) -> Case:
     hidden = int(dim * mlp_ratio)
 
     def probes(sj: nn.Module, net: nn.Module) -> list[tuple[str, nn.Module, nn.Module]]:
-        out = [("stem.rpe_neuron", sj.patch_embed.final_lif, net.stages[0][0][-1].side[0])]
+        out = [("stem.rpe_neuron", sj.patch_embed.final_lif, net.stages[0][0][-1].branch[0])]
         for b in range(depth):
             block = net.stages[0][b + 1]
             mlp_neuron = block[2].branch[0] if hidden == dim else block[1].branch[3]

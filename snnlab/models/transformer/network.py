@@ -108,17 +108,17 @@ def transformer(
     if dim % 2 ** (levels - 1):
         raise InvalidArgument("dim", dim, f"must be divisible by {2 ** (levels - 1)} (the stages halve it)", owner)
     dims = [dim // 2 ** (levels - 1 - i) for i in range(levels)]
-    in_channels, hw = image_input(owner, input_shape)
+    in_channels, _ = image_input(owner, input_shape)
     try:
         stem.check_input(input_shape, event_input)
     except InvalidArgument as e:  # a key of the stem's node: stem.<key>
         raise InvalidArgument(f"stem.{e.argument}", e.value, e.expected, owner) from e
     parts = Parts(make_neuron, norm or NormFactory(), projection)
     stages = []
-    for i, (embed, _) in enumerate(stem.embeds(in_channels, hw, dims, parts)):
+    biases = (qkv_bias, proj_bias, mlp_bias)
+    for i, embed in enumerate(stem.embeds(in_channels, dims, parts)):
         mixer = token_mixer if i == levels - 1 else early
         hidden = max(1, round(dims[i] * mlp_ratio))
-        biases = (qkv_bias, proj_bias, mlp_bias)
         blocks = [block(dims[i], heads[i], mixer, parts, residual, hidden, biases) for _ in range(depths[i])]
         stages.append(nn.Sequential(embed, *blocks))
     net = SpikingTransformer(stages, make_neuron() if head_neuron else None,

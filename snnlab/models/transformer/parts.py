@@ -63,14 +63,15 @@ class Parts:
 
 
 class Residual(nn.Module):
-    """``x + branch(x)``."""
+    """``main(x) + branch(x)``; without ``main``, ``x + branch(x)``."""
 
-    def __init__(self, branch: nn.Module) -> None:
+    def __init__(self, branch: nn.Module, main: nn.Module | None = None) -> None:
         super().__init__()
+        self.main = main or layers.Identity()
         self.branch = branch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.branch(x)
+        return self.main(x) + self.branch(x)
 
 
 def spike_mlp(dim: int, hidden: int, parts: Parts, bias: bool) -> nn.Sequential:

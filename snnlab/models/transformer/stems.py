@@ -1,8 +1,8 @@
 """Stems of the spiking transformers (the ``stem`` components): image or event frames in, token maps out.
 
-A stem makes one patch embedding per stage of the network: ``embeds(in_channels, (h, w), dims, parts)`` gives, for
-stage ``i`` of width ``dims[i]``, the module and the ``(h, w)`` of the token map it outputs.  Pools are max pools
-3×3 / stride 2 / padding 1, as in all three papers' code.
+A stem makes one patch embedding per stage of the network: ``embeds(in_channels, dims, parts)`` gives the module of
+each stage ``i`` of width ``dims[i]``.  Pools are max pools 3×3 / stride 2 / padding 1 (``h → ⌊(h − 1) / 2⌋ + 1``), as
+in all three papers' code.
 """
 
 from __future__ import annotations
@@ -12,26 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
 from torch import nn
 
 from snnlab import layers, registry
-from snnlab.models.transformer.parts import Parts
+from snnlab.models.transformer.parts import Parts, Residual
 from snnlab.validate import InvalidArgument, boolean, one_of, positive_int
 
 INPUTS = ("any", "image", "events")
-Embed = tuple[nn.Module, tuple[int, int]]
 
 
 def pool() -> nn.Module:
     """The papers' max pool (3×3, stride 2, padding 1): ``h → ⌊(h − 1) / 2⌋ + 1``."""
     return layers.MaxPool2d(3, 2, 1)
-
-
-def pooled(hw: tuple[int, int], times: int = 1) -> tuple[int, int]:
-    for _ in range(times):
-        hw = ((hw[0] - 1) // 2 + 1, (hw[1] - 1) // 2 + 1)
-    return hw
 
 
 def flags(values: Sequence[object], length: int | None, argument: str, owner: str) -> tuple[bool, ...]:
@@ -85,7 +77,7 @@ class Stem:
                 "inputs)", self.name
             )  # fmt: skip
 
-    def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
+    def embeds(self, in_channels: int, dims: Sequence[int], parts: Parts) -> list[nn.Module]:
         raise NotImplementedError
 
 
@@ -100,18 +92,6 @@ def conv_stages(
         out += tail[::-1] if pool_first else tail
         in_channels = width
     return out
-
-
-class SpikeAdd(nn.Module):
-    """``main(x) + side(x)``, or ``x + side(x)`` without ``main``: the spike-adding shortcuts of the stems."""
-
-    def __init__(self, side: nn.Module, main: nn.Module | None = None) -> None:
-        super().__init__()
-        self.main = main or layers.Identity()
-        self.side = side
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x) + self.side(x)
 
 
 @registry.register("stem", "sps")
@@ -143,11 +123,11 @@ class SPS(Stem):
                                   "transformer")  # fmt: skip
         return [dim // 8, dim // 4, dim // 2, dim]
 
-    def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
+    def embeds(self, in_channels: int, dims: Sequence[int], parts: Parts) -> list[nn.Module]:
         (dim,) = dims
         body = conv_stages(self.widths(dim), self.pools_at, in_channels, parts, self.bias, self.pool_before_neuron)
         rpe = nn.Sequential(*parts.conv_norm(dim, dim, self.bias), parts.make_neuron())
-        return [(nn.Sequential(*body, SpikeAdd(rpe)), pooled(hw, self.pools()))]
+        return [nn.Sequential(*body, Residual(rpe))]
 
 
 @registry.register("stem", "sdt_sps")
@@ -158,13 +138,13 @@ class MembraneSPS(SPS):
 
     name: ClassVar[str] = "sdt_sps"
 
-    def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
+    def embeds(self, in_channels: int, dims: Sequence[int], parts: Parts) -> list[nn.Module]:
         (dim,) = dims
         widths = self.widths(dim)
         body = conv_stages(widths[:3], self.pools_at[:3], in_channels, parts, self.bias, self.pool_before_neuron)
         body += parts.conv_norm(widths[2], dim, self.bias) + ([pool()] if self.pools_at[3] else [])
         rpe = nn.Sequential(parts.make_neuron(), *parts.conv_norm(dim, dim, False))
-        return [(nn.Sequential(*body, SpikeAdd(rpe)), pooled(hw, self.pools()))]
+        return [nn.Sequential(*body, Residual(rpe))]
 
 
 @registry.register("stem", "qkformer")
@@ -211,19 +191,17 @@ class HierarchicalEmbed(Stem):
         counted = f" ({sum(self.init_pools)} of init_pools, {self.stages - 1} between stages={self.stages})"
         return "init_pools", list(self.init_pools), counted
 
-    def embeds(self, in_channels: int, hw: tuple[int, int], dims: Sequence[int], parts: Parts) -> list[Embed]:
+    def embeds(self, in_channels: int, dims: Sequence[int], parts: Parts) -> list[nn.Module]:
         widths = [max(1, round(dims[0] * f)) for f in self.init_widths]
         cut = self.shortcut_from + 1
         head = conv_stages(widths[:cut], self.init_pools[:cut], in_channels, parts, self.bias, pool_first=True)
         tail = conv_stages(widths[cut:], self.init_pools[cut:], widths[cut - 1], parts, self.bias, pool_first=True)
         stride = 2 ** sum(self.init_pools[cut:])
         side = nn.Sequential(*parts.conv_norm(widths[cut - 1], dims[0], self.bias, 1, stride), parts.make_neuron())
-        hw = pooled(hw, sum(self.init_pools))
-        out: list[Embed] = [(nn.Sequential(*head, SpikeAdd(side, nn.Sequential(*tail))), hw)]
+        out: list[nn.Module] = [nn.Sequential(*head, Residual(side, nn.Sequential(*tail)))]
         for prev, dim in itertools.pairwise(dims):
             pools = (self.stage_pool == "first", self.stage_pool == "second")
             main = nn.Sequential(*conv_stages([dim, dim], pools, prev, parts, self.bias, pool_first=True))
             side = nn.Sequential(*parts.conv_norm(prev, dim, self.bias, 1, 2), parts.make_neuron())
-            hw = pooled(hw)
-            out.append((SpikeAdd(side, main), hw))
+            out.append(Residual(side, main))
         return out
